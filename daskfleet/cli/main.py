@@ -1,0 +1,70 @@
+"""Entry point: the ``daskfleet`` command group and its error handling.
+
+This is the one place that turns library errors into messages and exit
+codes: 0 success, 1 a host or the cluster failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from daskfleet import __version__
+from daskfleet.errors import DaskfleetError
+
+err_console = Console(stderr=True)
+
+
+class DaskfleetGroup(click.Group):
+    """A click group whose commands report DaskfleetError without traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DaskfleetError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            ctx.exit(130)
+
+
+@click.group(cls=DaskfleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="daskfleet")
+@click.option("-v", "--verbose", count=True, help="More output: -v info, -vv debug.")
+def cli(verbose: int) -> None:
+    """Deploy and keep Dask clusters on machines you already own.
+
+    Point daskfleet at an inventory of hosts; it reaches them over SSH, ships
+    one Dask image to each without a registry and starts a scheduler and
+    workers with each host's limits.
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+    if verbose < 2:
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+def _register() -> None:
+    from daskfleet.cli import hosts, inventory, lab
+
+    cli.add_command(inventory.inventory_command)
+    cli.add_command(hosts.ping_command)
+    cli.add_command(hosts.facts_command)
+    cli.add_command(lab.lab_group)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli.main(standalone_mode=True))
