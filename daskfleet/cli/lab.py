@@ -1,0 +1,130 @@
+"""``daskfleet lab``: a fleet of simulated hosts on this machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from daskfleet.errors import LabError
+from daskfleet.lab import (
+    DEFAULT_HOSTS,
+    DEFAULT_NAME,
+    LabConfig,
+    LabStatus,
+    lab_down,
+    lab_status,
+    lab_up,
+)
+
+console = Console()
+
+name_option = click.option(
+    "--name",
+    default=DEFAULT_NAME,
+    show_default=True,
+    help="Lab name; every namespace, interface and directory derives from it.",
+)
+
+
+def _subnet(value: str | None) -> ipaddress.IPv4Network | None:
+    if value is None:
+        return None
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise LabError(f"invalid --subnet {value!r}: {exc}") from exc
+
+
+@click.group("lab")
+def lab_group() -> None:
+    """A fleet of simulated hosts on this machine (needs root).
+
+    Each host is a network namespace with its own address, sshd and dockerd.
+    """
+
+
+@lab_group.command("up")
+@click.option("--hosts", "count", default=DEFAULT_HOSTS, show_default=True)
+@click.option(
+    "--inventory",
+    "inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Inventory to write [default: inventories/<name>.yml].",
+)
+@name_option
+@click.option("--subnet", help="IPv4 /24 or larger [default: derived from name].")
+def up_command(
+    count: int, inventory: Path | None, name: str, subnet: str | None
+) -> None:
+    """Bring the lab up, or repair it; safe to re-run."""
+    config = LabConfig(name, subnet=_subnet(subnet))
+    inventory = inventory or Path("inventories") / f"{name}.yml"
+    started = time.monotonic()
+    with console.status(f"bringing lab {name} up", spinner="dots"):
+        state = lab_up(config, count, inventory)
+    elapsed = time.monotonic() - started
+    console.print(f"lab [bold]{name}[/] up: {len(state.hosts)} hosts ({elapsed:.1f} s)")
+    for host in state.hosts:
+        console.print(f"  {host.name}  {host.address}  unix://{host.docker_socket}")
+    console.print(f"  build daemon  unix://{state.build_socket}")
+    console.print(f"  inventory     {state.inventory_path}")
+
+
+def _pid(pid: int | None) -> str:
+    return "[red]down[/]" if pid is None else f"[green]{pid}[/]"
+
+
+def _status_table(status: LabStatus) -> Table:
+    table = Table(title=f"lab {status.name} ({status.subnet})")
+    for column in ("host", "address", "netns", "sshd", "dockerd", "docker API"):
+        table.add_column(column)
+    for host in status.hosts:
+        table.add_row(
+            host.name,
+            host.address,
+            "[green]yes[/]" if host.netns else "[red]missing[/]",
+            _pid(host.sshd_pid),
+            _pid(host.dockerd_pid),
+            "[green]answers[/]" if host.docker_answers else "[red]silent[/]",
+        )
+    build_api = "[green]answers[/]" if status.build_answers else "[red]silent[/]"
+    table.add_row("build", "-", "-", "-", _pid(status.build_pid), build_api)
+    return table
+
+
+@lab_group.command("status")
+@name_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status_command(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show every host's namespace and daemons; exit 1 if anything is down."""
+    status = lab_status(LabConfig(name))
+    if as_json:
+        click.echo(json.dumps(status.to_dict(), indent=2))
+    else:
+        console.print(_status_table(status))
+    if not status.ok:
+        ctx.exit(1)
+
+
+@lab_group.command("down")
+@name_option
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also delete the state dir (keys, daemons' data); the base image cache stays.",
+)
+def down_command(name: str, purge: bool) -> None:
+    """Stop every daemon and remove namespaces, interfaces and mounts."""
+    started = time.monotonic()
+    with console.status(f"taking lab {name} down", spinner="dots"):
+        lab_down(LabConfig(name), purge=purge)
+    elapsed = time.monotonic() - started
+    console.print(f"lab [bold]{name}[/] down ({elapsed:.1f} s)")

@@ -1,0 +1,147 @@
+"""Bring a lab up, look at it, tear it down."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from daskfleet.errors import LabError
+from daskfleet.lab import baseimage, dockerd, keys, network, reaper, sshd
+from daskfleet.lab.config import HostConfig, LabConfig
+from daskfleet.lab.mounts import mounts_under, unmount_under
+from daskfleet.lab.requirements import check_requirements
+from daskfleet.lab.state import LabHost, LabState, load_state, render_inventory
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _parallel(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        return list(pool.map(func, items))
+
+
+def lab_up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
+    """Bring ``config``'s lab to ``hosts`` running hosts; safe to re-run."""
+    check_requirements()
+    started = time.monotonic()
+    wanted = config.hosts(hosts)
+    logger.info("lab %s: %d hosts in %s", config.name, hosts, config.network)
+    _remove_extra_hosts(config, keep=hosts)
+
+    for host in wanted:
+        host.bin_dir.mkdir(parents=True, exist_ok=True)
+    network.ensure_bridge(config)
+    for host in wanted:
+        network.ensure_host_network(config, host)
+
+    specs = [dockerd.host_daemon(h) for h in wanted] + [dockerd.build_daemon(config)]
+    for spec in specs:
+        dockerd.spawn(spec)
+    tarball = baseimage.ensure_base_tarball(config.cache)
+
+    public_key = keys.ensure_client_key(config)
+    for host in wanted:
+        sshd.prepare(host, public_key)
+    keys.write_known_hosts(config.known_hosts, wanted)
+    _parallel(sshd.start, wanted)
+    _parallel(dockerd.wait_ready, specs)
+    baseimage.import_base_image(tarball, config.build_socket)
+
+    state = _write_state(config, wanted, inventory_path)
+    logger.info("lab %s up in %.1f s", config.name, time.monotonic() - started)
+    return state
+
+
+def _write_state(
+    config: LabConfig, hosts: list[HostConfig], inventory_path: Path
+) -> LabState:
+    state = LabState(
+        name=config.name,
+        subnet=str(config.network),
+        state_dir=config.root,
+        hosts=tuple(LabHost.from_config(h) for h in hosts),
+        key_path=config.key_path,
+        known_hosts=config.known_hosts,
+        build_socket=config.build_socket,
+        inventory_path=inventory_path.resolve(),
+    )
+    config.state_file.write_text(state.to_json())
+    inventory_path.parent.mkdir(parents=True, exist_ok=True)
+    inventory_path.write_text(render_inventory(state))
+    return state
+
+
+def known_host_indexes(config: LabConfig) -> list[int]:
+    """Hosts of this lab found anywhere: state dir, namespaces, interfaces."""
+    found: set[int] = set()
+    hosts_dir = config.root / "hosts"
+    if hosts_dir.is_dir():
+        pattern = re.compile(rf"^{config.name}(\d+)$")
+        found |= {
+            int(m[1]) for p in hosts_dir.iterdir() if (m := pattern.match(p.name))
+        }
+    netns_dir = Path("/var/run/netns")
+    if netns_dir.is_dir():
+        pattern = re.compile(rf"^dfl-{config.name}-(\d+)$")
+        found |= {
+            int(m[1]) for p in netns_dir.iterdir() if (m := pattern.match(p.name))
+        }
+    return sorted(i for i in found if 1 <= i <= config.max_hosts)
+
+
+def _remove_extra_hosts(config: LabConfig, keep: int) -> None:
+    extra = [config.host(i) for i in known_host_indexes(config) if i > keep]
+    if extra:
+        logger.info("removing hosts %s", ", ".join(h.name for h in extra))
+        _parallel(_remove_host, extra)
+        for host in extra:
+            shutil.rmtree(host.host_dir, ignore_errors=True)
+
+
+def _remove_host(host: HostConfig) -> None:
+    dockerd.stop(dockerd.host_daemon(host))
+    sshd.stop(host)
+    reaper.sweep_netns(host.netns_path)
+    network.remove_host_network(host)
+    unmount_under(host.host_dir)
+
+
+def lab_down(config: LabConfig, purge: bool = False) -> None:
+    """Stop every daemon and remove every namespace, interface and mount.
+
+    With ``purge`` the state dir (keys, daemons' data) goes too; the base
+    image cache always stays.
+    """
+    check_requirements()
+    started = time.monotonic()
+    hosts = [config.host(i) for i in known_host_indexes(config)]
+    logger.info("lab %s: stopping %d hosts", config.name, len(hosts))
+    _parallel(_remove_host, hosts)
+    dockerd.stop(dockerd.build_daemon(config))
+    network.remove_bridge(config)
+    unmount_under(config.root)
+
+    left = mounts_under(config.root)
+    if left:
+        raise LabError(f"mounts left under {config.root}: {', '.join(map(str, left))}")
+    if purge and config.root.exists():
+        shutil.rmtree(config.root)
+        logger.info("removed %s", config.root)
+    logger.info("lab %s down in %.1f s", config.name, time.monotonic() - started)
+
+
+def lab_state(config: LabConfig) -> LabState:
+    """The saved state of ``config``'s lab."""
+    return load_state(config.name, config)
