@@ -1,0 +1,296 @@
+"""Desired containers: what each host should run, derived without any I/O.
+
+:func:`build_specs` turns the inventory, each host's facts and the image into
+one :class:`ContainerSpec` per container. It checks every host's capacity and
+architecture first and reports all problems in one :class:`PlanError`.
+
+How much of a host each container gets is decided in
+:mod:`daskfleet.budget`; this module names the containers, writes their
+commands, labels and Docker settings, and hashes them.
+
+- Worker names are always ``<host>-<i>``, ``i`` from 0: Dask appends ``-<i>``
+  to ``--name`` only when ``--nworkers`` is above 1, so a single worker is
+  given ``--name <host>-0`` outright.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from daskfleet.budget import (
+    HostBudget,
+    HostFacts,
+    WorkerLayout,
+    capacity_problems,
+    format_number,
+    plan_budget,
+)
+from daskfleet.errors import PlanError
+from daskfleet.inventory.model import Host, Inventory, Role, Volume
+
+NETWORK_MODE = "host"
+RESTART_POLICY = "unless-stopped"
+GPU_DRIVER = "nvidia"
+
+LABEL_PREFIX = "daskfleet."
+LABEL_CLUSTER = "daskfleet.cluster"
+LABEL_ROLE = "daskfleet.role"
+LABEL_HOST = "daskfleet.host"
+LABEL_SPEC_HASH = "daskfleet.spec-hash"
+#: Compact JSON of the spec's salient settings, to explain a replacement.
+LABEL_SPEC = "daskfleet.spec"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """The image every container runs: its ID, name and Docker architecture."""
+
+    id: str
+    name: str
+    arch: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container as it should run; ``labels`` lack only the hash label."""
+
+    name: str
+    host: str
+    role: Role
+    image: str
+    command: tuple[str, ...]
+    environment: Mapping[str, str]
+    labels: Mapping[str, str]
+    cpus: float
+    memory: int
+    volumes: tuple[Volume, ...] = ()
+    #: GPU UUIDs handed to the container.
+    gpus: tuple[str, ...] = ()
+    workers: WorkerLayout | None = None
+
+    @cached_property
+    def spec_hash(self) -> str:
+        """sha256 of everything Docker is given, except the hash label."""
+        canonical = json.dumps(
+            self._docker_fields(), sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(json.loads(self.labels[LABEL_SPEC]))
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        return self.workers.names(self.host) if self.workers else ()
+
+    def to_docker_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for docker SDK ``containers.create``."""
+        kwargs = self._docker_fields()
+        kwargs["labels"][LABEL_SPEC_HASH] = self.spec_hash
+        kwargs["detach"] = True
+        return kwargs
+
+    def _docker_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "command": list(self.command),
+            "environment": dict(self.environment),
+            "labels": dict(self.labels),
+            "network_mode": NETWORK_MODE,
+            "restart_policy": {"Name": RESTART_POLICY},
+            "init": True,
+            "nano_cpus": round(self.cpus * 1e9),
+            "mem_limit": self.memory,
+            "volumes": docker_volumes(self.volumes),
+            "device_requests": device_requests(self.gpus),
+        }
+
+
+def docker_volumes(volumes: Sequence[Volume]) -> dict[str, dict[str, str]]:
+    """Volumes in the docker SDK's ``{host_path: {bind, mode}}`` form."""
+    return {
+        v.host_path: {"bind": v.container_path, "mode": "ro" if v.read_only else "rw"}
+        for v in volumes
+    }
+
+
+def device_requests(gpus: Sequence[str]) -> list[dict[str, Any]]:
+    """GPU requests as plain dicts that docker SDK's ``DeviceRequest`` takes."""
+    if not gpus:
+        return []
+    return [{"driver": GPU_DRIVER, "device_ids": list(gpus), "capabilities": [["gpu"]]}]
+
+
+def scheduler_container_name(cluster: str) -> str:
+    return f"daskfleet-{cluster}-scheduler"
+
+
+def worker_container_name(cluster: str, host: str) -> str:
+    return f"daskfleet-{cluster}-worker-{host}"
+
+
+def scheduler_address(inventory: Inventory) -> str:
+    """The URL workers and clients use to reach the scheduler."""
+    address = _bracketed(inventory.scheduler.address)
+    return f"tcp://{address}:{inventory.scheduler_port}"
+
+
+def build_specs(
+    inventory: Inventory, facts: Mapping[str, HostFacts], image: ImageRef
+) -> dict[str, list[ContainerSpec]]:
+    """Containers per host, in inventory order; hosts without facts are left out.
+
+    Raises :class:`PlanError` listing every host that cannot take its share.
+    """
+    budgets: dict[str, HostBudget] = {}
+    problems: list[str] = []
+    for host in inventory.hosts.values():
+        host_facts = facts.get(host.name)
+        if host_facts is None:
+            continue
+        budget = budgets[host.name] = plan_budget(host, host_facts)
+        problems += capacity_problems(inventory.path, host, host_facts, budget)
+        problems += _placement_problems(inventory.path, host, host_facts, image)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PlanError(f"the cluster {inventory.cluster} does not fit:\n{lines}")
+
+    return {
+        name: _host_specs(inventory, inventory.hosts[name], budget, image)
+        for name, budget in budgets.items()
+    }
+
+
+def _placement_problems(
+    path: str, host: Host, facts: HostFacts, image: ImageRef
+) -> list[str]:
+    name, problems = host.name, []
+    if image.arch != facts.docker_arch:
+        problems.append(
+            f"{name}: the image {image.name} is built for {image.arch} but the host is {facts.docker_arch} ({facts.arch}); build the image for {facts.docker_arch} or remove {name} from {path}"  # noqa: E501
+        )
+    problems += [
+        f"{name}: label {key} is reserved for daskfleet; rename it in {path}"
+        for key in sorted(host.labels)
+        if key.startswith(LABEL_PREFIX)
+    ]
+    return problems
+
+
+def format_resources(resources: Mapping[str, float]) -> str:
+    """``--resources`` text, sorted by name: ``"GPU=1,MEM=2.5"``."""
+    return ",".join(f"{k}={format_number(v)}" for k, v in sorted(resources.items()))
+
+
+def _host_specs(
+    inventory: Inventory, host: Host, budget: HostBudget, image: ImageRef
+) -> list[ContainerSpec]:
+    roles: list[Role] = ["scheduler"] if host.is_scheduler else []
+    if budget.workers is not None:
+        roles.append("worker")
+    return [_spec(inventory, host, role, budget, image) for role in roles]
+
+
+def _spec(
+    inventory: Inventory, host: Host, role: Role, budget: HostBudget, image: ImageRef
+) -> ContainerSpec:
+    is_worker = role == "worker"
+    if budget.workers is not None and is_worker:
+        command, details = _worker_parts(inventory, host, budget.workers)
+    else:
+        command, details = _scheduler_parts(inventory, host)
+    memory = budget.worker_memory if is_worker else budget.scheduler_memory
+    gpus = budget.gpus if is_worker else ()
+
+    summary = {
+        **details,
+        "image": image.id,
+        "cpus": budget.cpus,
+        "memory": memory,
+        "gpus": list(gpus),
+        "volumes": [str(v) for v in host.volumes],
+        "env": sorted(host.env),
+        "labels": dict(host.labels),
+    }
+    labels = {
+        **host.labels,
+        LABEL_CLUSTER: inventory.cluster,
+        LABEL_ROLE: role,
+        LABEL_HOST: host.name,
+        LABEL_SPEC: json.dumps(summary, sort_keys=True, separators=(",", ":")),
+    }
+    if is_worker:
+        name = worker_container_name(inventory.cluster, host.name)
+    else:
+        name = scheduler_container_name(inventory.cluster)
+    return ContainerSpec(
+        name=name,
+        host=host.name,
+        role=role,
+        image=image.id,
+        command=command,
+        environment=dict(host.env),
+        labels=labels,
+        cpus=budget.cpus,
+        memory=memory,
+        volumes=host.volumes,
+        gpus=gpus,
+        workers=budget.workers if is_worker else None,
+    )
+
+
+def _scheduler_parts(
+    inventory: Inventory, host: Host
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The scheduler's command and the settings that shape it."""
+    dashboard = f"{_bracketed(host.address)}:{inventory.dashboard_port}"
+    command = (
+        *("dask", "scheduler", "--host", host.address),
+        *("--port", str(inventory.scheduler_port)),
+        *("--dashboard-address", dashboard),
+    )
+    details = {
+        "address": host.address,
+        "port": inventory.scheduler_port,
+        "dashboard_port": inventory.dashboard_port,
+    }
+    return command, details
+
+
+def _worker_parts(
+    inventory: Inventory, host: Host, layout: WorkerLayout
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The worker container's command and the settings that shape it."""
+    # Dask appends "-<i>" to --name only for more than one worker process.
+    name = host.name if layout.nworkers > 1 else layout.names(host.name)[0]
+    resources = format_resources(layout.resources)
+    command: tuple[str, ...] = (
+        *("dask", "worker", scheduler_address(inventory)),
+        *("--name", name, "--host", host.address),
+        *("--nworkers", str(layout.nworkers), "--nthreads", str(layout.nthreads)),
+        *("--memory-limit", str(layout.memory_limit)),
+    )
+    if resources:
+        command += ("--resources", resources)
+    details = {
+        "address": host.address,
+        "scheduler": scheduler_address(inventory),
+        "nworkers": layout.nworkers,
+        "nthreads": layout.nthreads,
+        "memory_limit": layout.memory_limit,
+        "resources": resources,
+    }
+    return command, details
+
+
+def _bracketed(address: str) -> str:
+    """An IPv6 literal in brackets, so a port can follow it."""
+    return f"[{address}]" if ":" in address else address
