@@ -189,7 +189,8 @@ def _known_hosts(explicit: str | None, conn: fabric.Connection) -> KnownHosts:
 def _port_is_set(host: Host) -> bool:
     # Host.port always holds a number; the default 22 only wins over
     # ~/.ssh/config when the inventory wrote it.
-    return host.port != DEFAULT_SSH_PORT or "port" in host.sources
+    written = host.sources.get("port", "default") != "default"
+    return written or host.port != DEFAULT_SSH_PORT
 
 
 def close_connection(conn: fabric.Connection) -> None:
