@@ -245,24 +245,24 @@ def _action_for(
 ) -> Action:
     if found is None:
         return Action("create", host, spec.name, spec.role, spec)
-    same = found.spec_hash == spec.spec_hash and found.image_id == spec.image
-    if not same:
-        reasons = describe_changes(found.summary, spec.summary)
-        if found.spec_hash == spec.spec_hash:
-            reasons = (f"image {_short(found.image_id)} -> {_short(spec.image)}",)
-        return Action(
-            "replace",
-            host,
-            spec.name,
-            spec.role,
-            spec,
-            found,
-            reasons,
-            retire_first=spec.role == "worker",
+    if found.spec_hash != spec.spec_hash:
+        return _replace(
+            host, spec, found, describe_changes(found.summary, spec.summary)
         )
+    if found.image_id != spec.image:
+        # Same labels on another image: the container was made outside daskfleet.
+        reason = f"image {_short(found.image_id)} -> {_short(spec.image)}"
+        return _replace(host, spec, found, (reason,))
     kind: ActionKind = "unchanged" if found.running else "start"
     reasons = () if found.running else (f"container is {found.state}",)
     return Action(kind, host, spec.name, spec.role, spec, found, reasons)
+
+
+def _replace(
+    host: str, spec: ContainerSpec, found: ObservedContainer, reasons: tuple[str, ...]
+) -> Action:
+    retire = spec.role == "worker"
+    return Action("replace", host, spec.name, spec.role, spec, found, reasons, retire)
 
 
 def _describe(key: str, old: Any, new: Any) -> str:

@@ -294,3 +294,26 @@ def test_a_container_without_readable_summary_is_replaced_with_a_reason() -> Non
     assert action.reasons == (
         "the running container has no readable daskfleet.spec label",
     )
+
+
+def test_ipv6_addresses_are_bracketed_where_a_port_follows() -> None:
+    f = fleet(change={"inventory": {"hosts": {"head": {"address": "fd00::1"}}}})
+    specs = build_specs(f.inventory, f.facts, f.image)
+
+    scheduler = specs["head"][0].command
+    assert scheduler[3] == "fd00::1"
+    assert scheduler[-1] == "[fd00::1]:8787"
+    assert specs["w1"][0].command[2] == "tcp://[fd00::1]:8786"
+
+
+def test_same_labels_on_another_image_is_replaced() -> None:
+    f = fleet()
+    observed = observed_from(build_specs(f.inventory, f.facts, f.image))
+    old = observed["w1"].containers[0]
+    observed["w1"] = replace(
+        observed["w1"], containers=(replace(old, image_id="sha256:" + "9" * 64),)
+    )
+
+    action = plan_deploy(f.inventory, f.facts, observed, f.image).actions["w1"][0]
+    assert action.kind == "replace"
+    assert action.reasons == ("image sha256:999999999999 -> sha256:111111111111",)
