@@ -15,11 +15,11 @@ from daskfleet.errors import LabError
 from daskfleet.lab import (
     DEFAULT_HOSTS,
     DEFAULT_NAME,
-    LabConfig,
     LabStatus,
     lab_down,
     lab_status,
     lab_up,
+    saved_config,
 )
 
 console = Console()
@@ -64,7 +64,7 @@ def up_command(
     count: int, inventory: Path | None, name: str, subnet: str | None
 ) -> None:
     """Bring the lab up, or repair it; safe to re-run."""
-    config = LabConfig(name, subnet=_subnet(subnet))
+    config = saved_config(name, _subnet(subnet))
     inventory = inventory or Path("inventories") / f"{name}.yml"
     started = time.monotonic()
     with console.status(f"bringing lab {name} up", spinner="dots"):
@@ -105,7 +105,7 @@ def _status_table(status: LabStatus) -> Table:
 @click.pass_context
 def status_command(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show every host's namespace and daemons; exit 1 if anything is down."""
-    status = lab_status(LabConfig(name))
+    status = lab_status(saved_config(name))
     if as_json:
         click.echo(json.dumps(status.to_dict(), indent=2))
     else:
@@ -125,6 +125,6 @@ def down_command(name: str, purge: bool) -> None:
     """Stop every daemon and remove namespaces, interfaces and mounts."""
     started = time.monotonic()
     with console.status(f"taking lab {name} down", spinner="dots"):
-        lab_down(LabConfig(name), purge=purge)
+        lab_down(saved_config(name), purge=purge)
     elapsed = time.monotonic() - started
     console.print(f"lab [bold]{name}[/] down ({elapsed:.1f} s)")

@@ -25,7 +25,8 @@ Python API::
   the inventory, ``state.json``, the SSH key pair and known_hosts.
 - :func:`load_state` reads a lab's ``state.json`` back by name;
   :func:`host_docker_socket` and :func:`build_socket` answer the two usual
-  questions from it.
+  questions from it; :func:`saved_config` rebuilds a lab's config (with
+  the subnet it was brought up with) from its name.
 - :func:`lab_down` stops daemons and their containers and removes
   namespaces, interfaces and mounts; the base image cache (shared by every
   lab, ``/var/cache/daskfleet`` or ``DASKFLEET_CACHE_DIR``) always stays.
@@ -45,6 +46,7 @@ from daskfleet.lab.state import (
     host_docker_socket,
     load_state,
     render_inventory,
+    saved_config,
 )
 from daskfleet.lab.status import HostStatus, LabStatus, lab_status
 
@@ -67,4 +69,5 @@ __all__ = [
     "lab_up",
     "load_state",
     "render_inventory",
+    "saved_config",
 ]

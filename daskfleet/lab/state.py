@@ -6,6 +6,7 @@ find a host's Docker socket or the build daemon's socket.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -118,6 +119,18 @@ def load_state(name: str = DEFAULT_NAME, config: LabConfig | None = None) -> Lab
         ) from None
     except (ValueError, KeyError) as exc:
         raise LabError(f"cannot read lab state {config.state_file}: {exc}") from exc
+
+
+def saved_config(
+    name: str = DEFAULT_NAME, subnet: ipaddress.IPv4Network | None = None
+) -> LabConfig:
+    """The config of lab ``name``: ``subnet`` if given, else the one it was
+    brought up with, else the default derived from the name."""
+    if subnet is None:
+        probe = LabConfig(name)
+        if probe.state_file.exists():
+            subnet = ipaddress.IPv4Network(load_state(name, probe).subnet)
+    return LabConfig(name, subnet=subnet)
 
 
 def host_docker_socket(name: str, host: str) -> Path:
