@@ -221,7 +221,7 @@ def describe_failure(host: Host, options: ConnectOptions, exc: Exception) -> Hos
         reason = "connection refused"
     elif "SSH protocol banner" in str(exc):
         reason = "the server closed the connection before sending its SSH banner (not an SSH server, or sshd's MaxStartups limit was hit)"  # noqa: E501
-    elif isinstance(exc, (TimeoutError, socket.timeout)):
+    elif isinstance(exc, TimeoutError):
         reason = f"no answer within {options.connect_timeout:g}s"
     else:
         reason = str(exc) or type(exc).__name__
