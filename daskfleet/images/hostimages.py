@@ -1,0 +1,109 @@
+"""What images and layers a host's Docker already holds, in one command.
+
+One SSH command asks the host's docker CLI for every image's ID, tags and
+layer diff IDs, and whether ``zstd`` is there to decompress on arrival. The
+chain IDs of every prefix of every image's layers are what ``docker load``
+will find in the layer store and skip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from daskfleet.errors import DockerError
+from daskfleet.images.archive import chain_ids
+from daskfleet.images.channel import ChannelOpener, run_with_input
+
+logger = logging.getLogger(__name__)
+
+#: POSIX sh; the markers at line starts make the output easy to check.
+PROBE_COMMAND = (
+    "if command -v zstd >/dev/null 2>&1; "
+    'then echo "zstd yes"; else echo "zstd no"; fi; '
+    "docker version --format 'docker {{.Server.Version}}' || exit 1; "
+    "ids=$(docker image ls --quiet --no-trunc | sort -u); "
+    'if [ -n "$ids" ]; then '
+    "docker image inspect --format "
+    "'image {{.Id}} {{json .RepoTags}} {{json .RootFS.Layers}}' $ids; fi"
+)
+
+
+def _empty() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class HostImages:
+    """Images and layer chains on one host's Docker daemon."""
+
+    host: str
+    docker_version: str = ""
+    zstd: bool = False
+    #: Image ID to its repo tags.
+    images: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    chain_ids: frozenset[str] = frozenset()
+
+    def has_image(self, image_id: str) -> bool:
+        return image_id in self.images
+
+    def has_tag(self, image_id: str, tag: str) -> bool:
+        return tag in self.images.get(image_id, ())
+
+
+def parse_probe(host: str, output: str) -> HostImages:
+    """Read :data:`PROBE_COMMAND`'s output. Pure."""
+    zstd = False
+    version = ""
+    images: dict[str, tuple[str, ...]] = {}
+    chains: set[str] = set()
+    for line in output.splitlines():
+        kind, _, rest = line.strip().partition(" ")
+        if kind == "zstd":
+            zstd = rest.strip() == "yes"
+        elif kind == "docker":
+            version = rest.strip()
+        elif kind == "image":
+            image_id, tags, layers = _parse_image(host, rest)
+            images[image_id] = tags
+            chains.update(chain_ids(layers))
+    if not version:
+        raise DockerError(
+            host, f"docker did not answer the image probe:\n    {output.strip()}"
+        )
+    return HostImages(host, version, zstd, MappingProxyType(images), frozenset(chains))
+
+
+def _parse_image(host: str, rest: str) -> tuple[str, tuple[str, ...], list[str]]:
+    image_id, _, payload = rest.partition(" ")
+    decoder = json.JSONDecoder()
+    try:
+        tags, end = decoder.raw_decode(payload)
+        layers, _ = decoder.raw_decode(payload[end:].lstrip())
+    except json.JSONDecodeError as exc:
+        raise DockerError(host, f"unreadable image listing {rest!r}: {exc}") from exc
+    return image_id, tuple(tags or ()), [str(layer) for layer in layers or ()]
+
+
+def probe_host_images(open_channel: ChannelOpener, host: str) -> HostImages:
+    """Ask ``host`` what its Docker holds."""
+    result = run_with_input(open_channel, PROBE_COMMAND)
+    if result.exit_status != 0:
+        raise DockerError(
+            host,
+            f"listing images failed (exit {result.exit_status}):\n    {result.output}",
+            hint="check that docker is installed on the host and its daemon runs",
+        )
+    found = parse_probe(host, result.stdout)
+    logger.debug(
+        "%s: docker %s, %d images, %d layer chains, zstd %s",
+        host,
+        found.docker_version,
+        len(found.images),
+        len(found.chain_ids),
+        found.zstd,
+    )
+    return found
