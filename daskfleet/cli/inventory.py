@@ -66,7 +66,7 @@ def inventory_as_dict(inventory: Inventory) -> dict[str, object]:
         },
         "groups": {name: list(hosts) for name, hosts in inventory.groups.items()},
         "hosts": {name: host_variables(h) for name, h in inventory.hosts.items()},
-        "sources": {name: dict(h.sources) for name, h in inventory.hosts.items()},
+        "sources": {name: _sources(h) for name, h in inventory.hosts.items()},
     }
 
 
@@ -77,6 +77,12 @@ def host_variables(host: Host) -> dict[str, object]:
         for field in dataclasses.fields(host)
         if field.name not in _NOT_VARIABLES
     }
+
+
+def _sources(host: Host) -> dict[str, str]:
+    """Where each set variable came from, in the order of the variables."""
+    names = host_variables(host)
+    return {name: host.sources[name] for name in names if name in host.sources}
 
 
 def _plain(value: object) -> object:
@@ -120,7 +126,9 @@ def _print_inventory(inventory: Inventory, console: Console) -> None:
 
 
 def _host_table(inventory: Inventory) -> Table:
-    table = Table("Host", "Variable", "Value", "Source")
+    table = Table("Host", "Variable")
+    table.add_column("Value", overflow="fold")
+    table.add_column("Source")
     for host in inventory.hosts.values():
         rows = [
             (name, _shown(name, value), host.sources.get(name, "inventory"))

@@ -130,7 +130,7 @@ def check_name(name: str, location: Location, key_path: str, what: str) -> None:
     """Refuse a host, group or cluster name Docker cannot use."""
     if SAFE_NAME.match(name):
         return
-    hint = None
+    hint = "start with a letter or digit; the name becomes part of container names"
     if "[" in name:
         hint = "host ranges such as node[01:10] are not supported; list each host"
     raise InventoryError(

@@ -131,3 +131,13 @@ def test_quoted_numbers_get_a_hint(tmp_path: Path) -> None:
     with pytest.raises(InventoryError) as info:
         load_inventory(path)
     assert info.value.hint == "write the number without quotes: 8"
+
+
+EXAMPLES = Path(__file__).parents[2] / "inventories"
+
+
+@pytest.mark.parametrize("name", ["prod.yml", "gpu-lab.yml", "ansible-example.yml"])
+def test_shipped_examples_load(name: str) -> None:
+    inventory = load_inventory(EXAMPLES / name)
+    assert inventory.scheduler.name in inventory.hosts
+    assert inventory.workers
