@@ -7,7 +7,6 @@ build daemon with ``docker import``.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import re
 import shlex
@@ -15,11 +14,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from daskfleet.errors import LabError
-from daskfleet.lab._proc import run, run_shell
+from daskfleet.lab._proc import file_lock, run, run_shell
 from daskfleet.lab.mounts import unmount_under
 
 logger = logging.getLogger(__name__)
@@ -105,21 +103,10 @@ def _apt_source_texts() -> Iterator[str]:
             continue
 
 
-@contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_base_tarball(cache_dir: Path) -> Path:
     """Build the base rootfs tarball unless it is already cached."""
     target = cache_path(cache_dir)
-    with _locked(cache_dir / ".base.lock"):
+    with file_lock(cache_dir / ".base.lock"):
         if target.exists():
             logger.debug("base image cached at %s", target)
             return target

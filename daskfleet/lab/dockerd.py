@@ -100,9 +100,19 @@ def daemon_command(spec: DaemonSpec) -> list[str]:
     ]
 
 
-def dockerd_pid(spec: DaemonSpec) -> int | None:
-    """The live dockerd of ``spec``, or None."""
+def recorded_pid(spec: DaemonSpec) -> int | None:
+    """The live process recorded as ``spec``'s dockerd, wherever it runs."""
     return read_pid(spec.pid_file, expect="dockerd")
+
+
+def dockerd_pid(spec: DaemonSpec) -> int | None:
+    """``spec``'s dockerd if it runs in its namespace, else None."""
+    pid = recorded_pid(spec)
+    if pid is None:
+        return None
+    if spec.netns_path and not reaper.pid_in_netns(pid, spec.netns_path):
+        return None
+    return pid
 
 
 def ping(sock: Path, timeout: float = 2.0) -> bool:
@@ -123,11 +133,9 @@ def spawn(spec: DaemonSpec) -> bool:
     pid = dockerd_pid(spec)
     if pid is not None and ping(spec.socket):
         return False
-    if pid is not None:
-        logger.info("%s: dockerd %s does not answer, restarting it", spec.label, pid)
-        stop(spec)
-    reaper.sweep_daemon_leftovers(spec.own_dirs, spec.cgroup_parent)
-    _remove_stale_files(spec)
+    if recorded_pid(spec) is not None:
+        logger.info("%s: dockerd is unreachable or astray, restarting it", spec.label)
+    stop(spec)
     spec.root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PATH=spec.path_env)
     with spec.log.open("ab") as log:
@@ -161,7 +169,7 @@ def _fail(spec: DaemonSpec, what: str) -> None:
 
 def stop(spec: DaemonSpec) -> None:
     """SIGTERM dockerd (it stops its containers), then SIGKILL; sweep leftovers."""
-    pid = dockerd_pid(spec)
+    pid = recorded_pid(spec)
     if pid is not None:
         logger.debug("%s: stopping dockerd %s", spec.label, pid)
         stop_pids([pid], grace=STOP_GRACE)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from daskfleet.errors import LabError
 from daskfleet.lab import baseimage, dockerd, keys, network, reaper, sshd
+from daskfleet.lab._proc import file_lock
 from daskfleet.lab.config import HostConfig, LabConfig
 from daskfleet.lab.mounts import mounts_under, unmount_under
 from daskfleet.lab.requirements import check_requirements
@@ -35,6 +36,16 @@ def _parallel(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
 def lab_up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
     """Bring ``config``'s lab to ``hosts`` running hosts; safe to re-run."""
     check_requirements()
+    with file_lock(_lock_path(config)):
+        return _up(config, hosts, inventory_path)
+
+
+def _lock_path(config: LabConfig) -> Path:
+    # Outside the state dir, which ``down --purge`` deletes.
+    return config.root.parent / f".{config.name}.lock"
+
+
+def _up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
     started = time.monotonic()
     wanted = config.hosts(hosts)
     logger.info("lab %s: %d hosts in %s", config.name, hosts, config.network)
@@ -125,6 +136,11 @@ def lab_down(config: LabConfig, purge: bool = False) -> None:
     image cache always stays.
     """
     check_requirements()
+    with file_lock(_lock_path(config)):
+        _down(config, purge)
+
+
+def _down(config: LabConfig, purge: bool) -> None:
     started = time.monotonic()
     hosts = [config.host(i) for i in known_host_indexes(config)]
     logger.info("lab %s: stopping %d hosts", config.name, len(hosts))

@@ -41,7 +41,7 @@ def ensure_bridge(config: LabConfig) -> None:
         logger.debug("creating bridge %s", config.bridge)
         run(["ip", "link", "add", config.bridge, "type", "bridge"])
     cidr = f"{config.bridge_address}/{config.network.prefixlen}"
-    run(["ip", "addr", "replace", cidr, "dev", config.bridge])
+    set_only_address(config.bridge, cidr)
     # Bridged lab traffic must not cross the machine's iptables FORWARD chain.
     run(
         ["ip", "link", "set", config.bridge, "type", "bridge", "nf_call_iptables", "0"],
@@ -64,6 +64,22 @@ def _refuse_overlapping_address(config: LabConfig) -> None:
                     f"used by interface {link.get('ifname')} ({info['local']})",
                     hint="choose another one: daskfleet lab up --subnet 10.213.50.0/24",
                 )
+
+
+def set_only_address(link: str, cidr: str, netns: str | None = None) -> None:
+    """Make ``cidr`` the one IPv4 address of ``link`` (a lab may change subnet)."""
+    ip = ["ip", "-n", netns] if netns else ["ip"]
+    listing = json.loads(run([*ip, "-j", "-4", "addr", "show", "dev", link]).stdout)
+    present = {
+        f"{info['local']}/{info['prefixlen']}"
+        for entry in listing
+        for info in entry.get("addr_info", [])
+    }
+    if present == {cidr}:
+        return
+    if present:
+        run([*ip, "-4", "addr", "flush", "dev", link])
+    run([*ip, "addr", "add", cidr, "dev", link])
 
 
 def ensure_netns(host: HostConfig) -> None:
@@ -92,8 +108,7 @@ def ensure_host_network(config: LabConfig, host: HostConfig) -> None:
         run(["ip", "link", "add", host.veth, "type", "veth", *peer])
     run(["ip", "link", "set", host.veth, "master", config.bridge, "up"])
     ns = ["ip", "-n", host.netns]
-    cidr = f"{host.address}/{host.prefixlen}"
-    run([*ns, "addr", "replace", cidr, "dev", PEER_NAME])
+    set_only_address(PEER_NAME, f"{host.address}/{host.prefixlen}", host.netns)
     run([*ns, "link", "set", PEER_NAME, "up"])
     run([*ns, "link", "set", "lo", "up"])
     run([*ns, "route", "replace", "default", "via", config.bridge_address])

@@ -57,6 +57,19 @@ def pids_in_netns(netns_path: Path) -> list[int]:
     return found
 
 
+def pid_in_netns(pid: int, netns_path: Path) -> bool:
+    """True when ``pid`` runs in the namespace bound at ``netns_path``.
+
+    A daemon can outlive its namespace file (deleted and recreated): it
+    then still runs, but in an orphaned namespace nobody can reach.
+    """
+    try:
+        inode = os.stat(netns_path).st_ino
+        return os.readlink(f"/proc/{pid}/ns/net") == f"net:[{inode}]"
+    except OSError:
+        return False
+
+
 def cgroup_dirs(parent: str) -> list[Path]:
     """Every cgroup directory at or below ``parent``, deepest first."""
     found: list[Path] = []

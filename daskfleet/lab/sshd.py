@@ -12,6 +12,7 @@ from daskfleet.errors import LabError
 from daskfleet.lab._proc import file_tail, read_pid, run, stop_pids
 from daskfleet.lab.config import HostConfig
 from daskfleet.lab.keys import generate_key
+from daskfleet.lab.reaper import pid_in_netns
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,17 @@ def render_sshd_config(host: HostConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sshd_pid(host: HostConfig) -> int | None:
-    """The live sshd of ``host``, or None."""
+def recorded_pid(host: HostConfig) -> int | None:
+    """The live process recorded as the host's sshd, wherever it runs."""
     return read_pid(host.host_dir / "sshd.pid", expect="sshd")
+
+
+def sshd_pid(host: HostConfig) -> int | None:
+    """The host's sshd if it runs in the host's namespace, else None."""
+    pid = recorded_pid(host)
+    if pid is None or not pid_in_netns(pid, host.netns_path):
+        return None
+    return pid
 
 
 def prepare(host: HostConfig, public_key: str) -> None:
@@ -69,8 +78,7 @@ def start(host: HostConfig) -> int:
     pid = sshd_pid(host)
     if pid is not None and _answers(host.address):
         return pid
-    if pid is not None:
-        stop_pids([pid], grace=3.0)
+    stop(host)
     (host.host_dir / "sshd.pid").unlink(missing_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -109,7 +117,7 @@ def _answers(address: str) -> bool:
 
 def stop(host: HostConfig) -> None:
     """Stop the host's sshd (its sessions die with the namespace sweep)."""
-    pid = sshd_pid(host)
+    pid = recorded_pid(host)
     if pid is not None:
         stop_pids([pid], grace=5.0)
     (host.host_dir / "sshd.pid").unlink(missing_ok=True)

@@ -159,7 +159,7 @@ def test_down_leaves_nothing(lab: LabState, config: LabConfig) -> None:
     host_client.images.load(b"".join(client.api.get_image(BASE_IMAGE)))
     # By id, so the daemon never tries a registry.
     host_client.containers.run(
-        image.id, ["sleep", "600"], detach=True, network_mode="host"
+        image.id, ["sleep", "600"], detach=True, network_mode="host", init=True
     )
     client.close()
     host_client.close()
