@@ -104,7 +104,7 @@ def _status_table(status: LabStatus) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status_command(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show every host's namespace and daemons; exit 1 if anything is down."""
+    """Show each host's namespace and daemons; exit 1 if one is down."""
     status = lab_status(saved_config(name))
     if as_json:
         click.echo(json.dumps(status.to_dict(), indent=2))
