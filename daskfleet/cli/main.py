@@ -7,11 +7,11 @@ codes: 0 success, 1 a host or the cluster failed, 2 bad input.
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
 from daskfleet import __version__
 from daskfleet.errors import DaskfleetError
@@ -26,14 +26,17 @@ class DaskfleetGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DaskfleetError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            message = Text.assemble(("error: ", "bold red"), str(exc))
+            err_console.print(message, soft_wrap=True, highlight=False)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+            err_console.print(Text("interrupted", style="yellow"))
             ctx.exit(130)
 
 
-@click.group(cls=DaskfleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DaskfleetGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="daskfleet")
 @click.option("-v", "--verbose", count=True, help="More output: -v info, -vv debug.")
 def cli(verbose: int) -> None:
@@ -67,4 +70,4 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(cli.main(standalone_mode=True))
+    cli.main(prog_name="daskfleet")

@@ -1,0 +1,99 @@
+"""Observe and change one host's cluster containers through the Docker API.
+
+The planner decides; this module only carries out one :class:`Action` at a
+time on one host's daemon. Retiring workers through the scheduler happens
+before, in the deploy steps, never here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+from docker.models.containers import Container
+
+from daskfleet.errors import DockerError
+from daskfleet.plan import Action, Observed, ObservedContainer
+from daskfleet.specs import LABEL_CLUSTER, ContainerSpec
+
+logger = logging.getLogger(__name__)
+
+#: Seconds Docker waits after SIGTERM before it kills a container.
+STOP_TIMEOUT = 20
+
+
+def observe_host(client: docker.DockerClient, host: str, cluster: str) -> Observed:
+    """The cluster's containers on ``host`` and the image IDs it holds."""
+    found = client.containers.list(
+        all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}
+    )
+    containers = tuple(
+        ObservedContainer(
+            name=c.name,
+            image_id=c.attrs.get("Image", ""),
+            state=c.attrs.get("State", {}).get("Status", "unknown"),
+            labels=dict(c.labels),
+        )
+        for c in found
+    )
+    images = frozenset(i.id for i in client.images.list())
+    return Observed(host, containers, images)
+
+
+def cluster_containers(client: docker.DockerClient, cluster: str) -> list[Container]:
+    """Every container of ``cluster`` on the daemon, running or not."""
+    found: list[Container] = client.containers.list(
+        all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}
+    )
+    return found
+
+
+def apply_action(client: docker.DockerClient, action: Action) -> bool:
+    """Carry out one action; True when something changed."""
+    try:
+        return _apply(client, action)
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            action.host,
+            f"{action.kind} {action.name} failed: {exc.explanation or exc}",
+        ) from exc
+
+
+def _apply(client: docker.DockerClient, action: Action) -> bool:
+    if action.kind == "unchanged":
+        return False
+    if action.kind == "start":
+        client.containers.get(action.name).start()
+    elif action.kind == "remove":
+        remove_container(client, action.name)
+    else:  # create or replace
+        assert action.spec is not None
+        remove_container(client, action.name)
+        run_container(client, action.spec)
+    logger.info("%s: %s %s", action.host, action.kind, action.name)
+    return True
+
+
+def run_container(client: docker.DockerClient, spec: ContainerSpec) -> None:
+    """Create and start the container ``spec`` describes."""
+    kwargs: dict[str, Any] = spec.to_docker_kwargs()
+    kwargs["device_requests"] = [
+        docker.types.DeviceRequest(**request) for request in kwargs["device_requests"]
+    ]
+    container = client.containers.create(**kwargs)
+    container.start()
+
+
+def remove_container(client: docker.DockerClient, name: str) -> bool:
+    """Stop and remove ``name`` if it exists; True when it did."""
+    try:
+        container = client.containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    if container.status in ("running", "restarting", "paused"):
+        container.stop(timeout=STOP_TIMEOUT)
+    container.remove(force=True)
+    return True
