@@ -30,6 +30,7 @@ from daskfleet.errors import (
     AuthenticationError,
     DaskfleetError,
     HostError,
+    HostKeyError,
     UnreachableError,
 )
 from daskfleet.inventory.model import DEFAULT_SSH_PORT, Host
@@ -129,17 +130,26 @@ def _open_once(host: Host, options: ConnectOptions) -> fabric.Connection:
         conn.open()
     except paramiko.BadHostKeyException as exc:
         close_connection(conn)
-        name = known_hosts_name(conn.host, conn.port)
-        known = _known_hosts(host.known_hosts, conn)
-        path = known.file_with(name)
-        raise changed_key_error(
-            host.name, name, exc.key, exc.expected_key, path
-        ) from exc
+        raise _changed_key(host, conn, exc) from exc
     except BaseException:
         close_connection(conn)
         raise
     conn.transport.set_keepalive(15)
     return conn
+
+
+def _changed_key(
+    host: Host, conn: fabric.Connection, exc: paramiko.BadHostKeyException
+) -> HostKeyError:
+    """The changed-key error for the target or for the ProxyJump hop at fault."""
+    culprit, label, explicit = conn, host.name, host.known_hosts
+    hop = conn.gateway
+    while isinstance(hop, fabric.Connection) and culprit.host != exc.hostname:
+        culprit, label, explicit = hop, f"{host.name} (jump host {hop.host})", None
+        hop = hop.gateway
+    name = known_hosts_name(culprit.host, culprit.port)
+    path = _known_hosts(explicit, culprit).file_with(name)
+    return changed_key_error(label, name, exc.key, exc.expected_key, path)
 
 
 def build_connection(host: Host, options: ConnectOptions) -> fabric.Connection:

@@ -306,3 +306,29 @@ def test_proxyjump_hop_with_unknown_key_is_refused(sshd: Sshd, tmp_path: Path) -
         pytest.raises(HostKeyError, match=r"jump host 127\.0\.0\.2"),
     ):
         fleet.connection(host)
+
+
+def test_proxyjump_hop_with_changed_key_names_the_hop(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    impostor = paramiko.Ed25519Key.from_private_key_file(str(sshd.client_key))
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host target\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
+        f"  ProxyJump root@127.0.0.2:{sshd.port}\n"
+        f"Host *\n  User root\n  IdentityFile {sshd.client_key}\n"
+        f"  UserKnownHostsFile {tmp_path / 'user_known_hosts'}\n"
+    )
+    (tmp_path / "user_known_hosts").write_text(
+        sshd.known_hosts_line("127.0.0.1")
+        + f"[127.0.0.2]:{sshd.port} {impostor.get_name()} {impostor.get_base64()}\n"
+    )
+    host = Host(name="target", address="target")
+    with (
+        fleet_for(host, ssh_config_path=config, accept_new_host_keys=True) as fleet,
+        pytest.raises(HostKeyError) as info,
+    ):
+        fleet.connection(host)
+    assert info.value.host == "target (jump host 127.0.0.2)"
+    assert f"[127.0.0.2]:{sshd.port}" in info.value.message
+    assert "HOST KEY CHANGED" in info.value.message
