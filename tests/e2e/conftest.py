@@ -1,0 +1,71 @@
+"""The lab fleet every end-to-end test runs on: one per test session.
+
+Three real hosts (network namespaces with their own sshd and dockerd), host
+1 the scheduler. The lab has its own name and subnet, so it never touches a
+lab the user brought up by hand, and it is torn down even when tests fail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from daskfleet.lab import LabConfig, LabState, lab_down, lab_up
+from daskfleet.lab import sshd as lab_sshd
+from daskfleet.lab.requirements import missing_commands
+
+LAB_NAME = "e2e"
+LAB_SUBNET = ipaddress.IPv4Network("10.213.7.0/24")
+LAB_HOSTS = 3
+
+
+@dataclass
+class Lab:
+    """The session's lab, with the handles tests need to break and heal it."""
+
+    config: LabConfig
+    state: LabState
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.state.inventory_path
+
+    @property
+    def build_socket(self) -> Path:
+        return self.state.build_socket
+
+    @property
+    def host_names(self) -> list[str]:
+        return [h.name for h in self.state.hosts]
+
+    def host_socket(self, name: str) -> Path:
+        return self.state.host(name).docker_socket
+
+    def stop_sshd(self, name: str) -> None:
+        lab_sshd.stop(self.config.host(self.host_names.index(name) + 1))
+
+    def start_sshd(self, name: str) -> None:
+        lab_sshd.start(self.config.host(self.host_names.index(name) + 1))
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.fail("the end-to-end tests need root: they build a lab fleet")
+    missing = missing_commands()
+    if missing:
+        needed = ", ".join(sorted(set(missing.values())))
+        pytest.fail(
+            f"the lab needs the Debian packages {needed}: run scripts/bootstrap"
+        )
+    config = LabConfig(LAB_NAME, subnet=LAB_SUBNET)
+    inventory = tmp_path_factory.mktemp("lab") / "lab.yml"
+    try:
+        yield Lab(config, lab_up(config, hosts=LAB_HOSTS, inventory_path=inventory))
+    finally:
+        lab_down(config, purge=True)
