@@ -83,6 +83,9 @@ class ImageSettings:
 
     packages: tuple[str, ...] = ()
     base: str | None = None
+    #: Docker daemon that builds the image (``unix://...``, ``ssh://...``);
+    #: None means the controller's own (``DOCKER_HOST`` or the default).
+    builder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -357,8 +357,8 @@ def parse_resources(node: Node, key_path: str, ctx: Context) -> dict[str, float]
 
 
 def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
-    entries = expect_mapping(node, key_path, "a mapping with packages and base")
-    check_keys(node, key_path, ("packages", "base"))
+    entries = expect_mapping(node, key_path, "a mapping with packages, base, builder")
+    check_keys(node, key_path, ("packages", "base", "builder"))
     packages: list[str] = []
     if "packages" in entries:
         path = f"{key_path}.packages"
@@ -370,7 +370,12 @@ def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
     base = None
     if "base" in entries:
         base = _text(entries["base"], f"{key_path}.base", "a base image name")
-    return ImageSettings(packages=tuple(packages), base=base)
+    builder = None
+    if "builder" in entries:
+        builder = _text(
+            entries["builder"], f"{key_path}.builder", "a Docker URL like unix:///path"
+        )
+    return ImageSettings(packages=tuple(packages), base=base, builder=builder)
 
 
 #: Host variables: name to parser. Valid per host, per group and in defaults.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daskfleet.errors import LabError
+from daskfleet.lab.baseimage import BASE_IMAGE
 from daskfleet.lab.config import DEFAULT_NAME, HostConfig, LabConfig
 
 STATE_VERSION = 1
@@ -167,6 +168,9 @@ def render_inventory(state: LabState) -> str:
         "# every run. Host 1 runs the scheduler, the others run workers.",
         f"cluster: {state.name}",
         f"defaults: {{{defaults}}}",
+        "image:",
+        f"  base: {BASE_IMAGE}",
+        f"  builder: {_yaml_scalar('unix://' + str(state.build_socket))}",
         "hosts:",
     ]
     for index, host in enumerate(state.hosts):

@@ -63,6 +63,10 @@ def test_inventory_shape() -> None:
             "cpus": 1,
             "memory": "2GiB",
         },
+        "image": {
+            "base": "daskfleet/base:bookworm",
+            "builder": f"unix://{_state().build_socket}",
+        },
         "hosts": {
             "lab1": {"address": "10.213.1.11", "roles": ["scheduler"]},
             "lab2": {"address": "10.213.1.12"},
