@@ -69,9 +69,10 @@ def retire_hosts(
         if not chosen:
             return []
         logger.info("retiring %s", ", ".join(sorted(chosen.values())))
+        scheduler: Any = client.scheduler
         try:
-            client.sync(
-                client.scheduler.retire_workers,
+            client.sync(  # type: ignore[no-untyped-call]
+                scheduler.retire_workers,
                 workers=list(chosen),
                 close_workers=True,
                 callback_timeout=timeout,
