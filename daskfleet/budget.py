@@ -156,7 +156,7 @@ def _cpu_problem(
     if budget.cpus <= facts.cpus:
         return None
     want, fix = format_number(budget.cpus), _setting(host, "cpus")
-    return f"{host.name}: cpus {want} requested but the host has {facts.cpus} CPUs; lower {fix} in {path} or remove it to use the host's own count"  # noqa: E501
+    return f"{host.name}: cpus {want} requested but the host has {facts.cpus} CPUs; lower {fix} in {path} or remove it to use the host's own count"
 
 
 def _memory_problem(
@@ -166,7 +166,7 @@ def _memory_problem(
         return None
     want, have = format_size(budget.memory), format_size(facts.memory)
     fix = _setting(host, "memory")
-    return f"{host.name}: memory {want} requested but the host has {have}; lower {fix} in {path} or remove it to use the host's own memory"  # noqa: E501
+    return f"{host.name}: memory {want} requested but the host has {have}; lower {fix} in {path} or remove it to use the host's own memory"
 
 
 def _gpu_problem(
@@ -174,13 +174,13 @@ def _gpu_problem(
 ) -> str | None:
     fix, have = _setting(host, "gpus"), len(facts.gpus)
     if host.gpus == "all" and not facts.gpus:
-        return f"{host.name}: all GPUs requested but the host has none; remove {fix} in {path}"  # noqa: E501
+        return f"{host.name}: all GPUs requested but the host has none; remove {fix} in {path}"
     if budget.unknown_gpus:
         want = _listing(budget.unknown_gpus)
         known = _listing([g.index for g in facts.gpus])
-        return f"{host.name}: GPUs {want} requested but the host has only GPUs {known}; fix {fix} in {path}"  # noqa: E501
+        return f"{host.name}: GPUs {want} requested but the host has only GPUs {known}; fix {fix} in {path}"
     if budget.gpus_requested > have:
-        return f"{host.name}: gpus {budget.gpus_requested} requested but the host has {have} GPUs; lower {fix} in {path}"  # noqa: E501
+        return f"{host.name}: gpus {budget.gpus_requested} requested but the host has {have} GPUs; lower {fix} in {path}"
     return None
 
 
@@ -193,7 +193,7 @@ def _worker_memory_problem(
     each = format_size(max(layout.memory_limit, 0))
     minimum = format_size(WORKER_MIN_MEMORY)
     memory, nworkers = _setting(host, "memory"), _setting(host, "nworkers")
-    return f"{host.name}: each of {layout.nworkers} workers would get {each} of memory, less than the minimum {minimum}; raise {memory} or lower {nworkers} in {path}"  # noqa: E501
+    return f"{host.name}: each of {layout.nworkers} workers would get {each} of memory, less than the minimum {minimum}; raise {memory} or lower {nworkers} in {path}"
 
 
 def _worker_layout(host: Host, cpus: float, memory: int) -> WorkerLayout:

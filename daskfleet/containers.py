@@ -16,7 +16,7 @@ import docker.types
 from docker.models.containers import Container
 
 from daskfleet.errors import DockerError
-from daskfleet.plan import Action, Observed, ObservedContainer
+from daskfleet.plan import Action, ObservedContainer
 from daskfleet.specs import LABEL_CLUSTER, ContainerSpec
 
 logger = logging.getLogger(__name__)
@@ -25,22 +25,19 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT = 20
 
 
-def observe_host(client: docker.DockerClient, host: str, cluster: str) -> Observed:
-    """The cluster's containers on ``host`` and the image IDs it holds."""
-    found = client.containers.list(
-        all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}
-    )
-    containers = tuple(
+def observe_containers(
+    client: docker.DockerClient, cluster: str
+) -> tuple[ObservedContainer, ...]:
+    """The cluster's containers on one daemon, running or not."""
+    return tuple(
         ObservedContainer(
             name=c.name,
             image_id=c.attrs.get("Image", ""),
             state=c.attrs.get("State", {}).get("Status", "unknown"),
             labels=dict(c.labels),
         )
-        for c in found
+        for c in cluster_containers(client, cluster)
     )
-    images = frozenset(i.id for i in client.images.list())
-    return Observed(host, containers, images)
 
 
 def cluster_containers(client: docker.DockerClient, cluster: str) -> list[Container]:

@@ -57,7 +57,7 @@ if command -v nvidia-smi >/dev/null 2>&1; then
   emit gpus nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits
 fi
 exit 0
-"""  # noqa: E501
+"""
 
 PING_COMMAND = ["docker", "version", "--format", "{{.Server.Version}}"]
 
@@ -314,7 +314,7 @@ def ping_hosts(fleet: SSHFleet, hosts: Iterable[Host] | None = None) -> Results[
             raise DockerError(
                 host.name,
                 f"the Docker daemon does not answer: {_last_line(result.output)}",
-                hint="start dockerd on the host, and check that the SSH user may use it (docker group, or DOCKER_HOST in the SSH environment)",  # noqa: E501
+                hint="start dockerd on the host, and check that the SSH user may use it (docker group, or DOCKER_HOST in the SSH environment)",
             )
         return Ping(host.name, connected - started, rtt, result.stdout.strip())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import tenacity
 from distributed import Client
 
 from daskfleet.errors import HealthError
+from daskfleet.retire import workers_of_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,14 @@ def check_health(
     dashboard_url: str | None = None,
     timeout: float = 120.0,
     security: Any = None,
+    tolerated_hosts: Collection[str] = (),
 ) -> HealthReport:
     """Connect to the scheduler, wait for the planned workers and check them.
 
     Waits up to ``timeout`` seconds for every planned worker to register,
     then reports what it found; it does not raise for an unhealthy cluster
     (see :func:`require_healthy`), only when the scheduler is unreachable.
+    Workers of ``tolerated_hosts`` (outside this run) are not unexpected.
     """
     try:
         client = Client(  # type: ignore[no-untyped-call]
@@ -110,17 +113,18 @@ def check_health(
         workers = _wait_for_workers(client, expected, timeout)
         checks = [_check_worker(w, workers) for w in expected]
         checks = _probe(client, checks)
-        wanted = {w.name for w in expected}
+        known = {w.name for w in expected}
+        known |= set(workers_of_hosts(workers, tolerated_hosts).values())
         unexpected = sorted(
-            info.get("name", addr)
+            str(info.get("name", addr))
             for addr, info in workers.items()
-            if str(info.get("name", addr)) not in wanted
+            if str(info.get("name", addr)) not in known
         )
         cluster_problems = _check_versions(client)
     if dashboard_url is not None:
         cluster_problems += _check_http(dashboard_url)
     return HealthReport(
-        scheduler_address, tuple(checks), tuple(map(str, unexpected)), cluster_problems
+        scheduler_address, tuple(checks), tuple(unexpected), cluster_problems
     )
 
 

@@ -10,6 +10,7 @@ and the Docker API alike, under the same known_hosts checks.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import docker
@@ -19,6 +20,8 @@ import urllib3
 from docker.transport.sshconn import SSHConnection
 
 from daskfleet.errors import DockerError
+from daskfleet.inventory.model import Host
+from daskfleet.ssh import SSHFleet
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +91,27 @@ def _lower_version(a: str, b: str) -> str:
         return tuple(int(p) for p in v.split("."))
 
     return min(a, b, key=key)
+
+
+class FleetDocker:
+    """One Docker client per host, over the fleet's SSH connections."""
+
+    def __init__(self, fleet: SSHFleet) -> None:
+        self._fleet = fleet
+        self._clients: dict[str, docker.DockerClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, host: Host) -> docker.DockerClient:
+        with self._lock:
+            client = self._clients.get(host.name)
+        if client is None:
+            client = docker_over_ssh(host.name, self._fleet.transport(host))
+            with self._lock:
+                self._clients[host.name] = client
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()

@@ -175,7 +175,7 @@ def _placement_problems(
     name, problems = host.name, []
     if image.arch != facts.docker_arch:
         problems.append(
-            f"{name}: the image {image.name} is built for {image.arch} but the host is {facts.docker_arch} ({facts.arch}); build the image for {facts.docker_arch} or remove {name} from {path}"  # noqa: E501
+            f"{name}: the image {image.name} is built for {image.arch} but the host is {facts.docker_arch} ({facts.arch}); build the image for {facts.docker_arch} or remove {name} from {path}"
         )
     problems += [
         f"{name}: label {key} is reserved for daskfleet; rename it in {path}"

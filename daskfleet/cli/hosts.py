@@ -32,7 +32,7 @@ limit_option = click.option(
     "-l",
     metavar="PATTERN",
     default=None,
-    help="Only these hosts: names, groups, roles or globs, comma-separated; !x excludes.",  # noqa: E501
+    help="Only these hosts: names, groups, roles or globs, comma-separated; !x excludes.",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
@@ -40,7 +40,7 @@ json_option = click.option(
 accept_new_option = click.option(
     "--accept-new-host-keys",
     is_flag=True,
-    help="Record the SSH keys of hosts never seen before (changed keys are still refused).",  # noqa: E501
+    help="Record the SSH keys of hosts never seen before (changed keys are still refused).",
 )
 connect_timeout_option = click.option(
     "--connect-timeout",

@@ -219,18 +219,18 @@ def describe_failure(host: Host, options: ConnectOptions, exc: Exception) -> Hos
         return AuthenticationError(
             host.name,
             f"SSH authentication to {where} failed: {exc}",
-            hint=f"check the inventory's user and identity_file ({key}); try `ssh -i KEY -p {host.port} USER@{host.address}`",  # noqa: E501
+            hint=f"check the inventory's user and identity_file ({key}); try `ssh -i KEY -p {host.port} USER@{host.address}`",
         )
     if isinstance(exc, socket.gaierror):
         return UnreachableError(
             host.name,
             f"cannot resolve the address {host.address!r}: {exc.strerror}",
-            hint="fix the host's address in the inventory (or its HostName in ~/.ssh/config)",  # noqa: E501
+            hint="fix the host's address in the inventory (or its HostName in ~/.ssh/config)",
         )
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         reason = "connection refused"
     elif "SSH protocol banner" in str(exc):
-        reason = "the server closed the connection before sending its SSH banner (not an SSH server, or sshd's MaxStartups limit was hit)"  # noqa: E501
+        reason = "the server closed the connection before sending its SSH banner (not an SSH server, or sshd's MaxStartups limit was hit)"
     elif isinstance(exc, TimeoutError):
         reason = f"no answer within {options.connect_timeout:g}s"
     else:
@@ -238,5 +238,5 @@ def describe_failure(host: Host, options: ConnectOptions, exc: Exception) -> Hos
     return UnreachableError(
         host.name,
         f"cannot connect over SSH to {where}: {reason}",
-        hint=f"check that sshd runs on {host.address} port {host.port} and that the inventory's address and port are right",  # noqa: E501
+        hint=f"check that sshd runs on {host.address} port {host.port} and that the inventory's address and port are right",
     )

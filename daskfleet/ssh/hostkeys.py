@@ -168,7 +168,7 @@ def unknown_key_error(
     )
     return HostKeyError(
         host,
-        f"unknown SSH host key for {name}: {key.get_name()} {fingerprint(key)} is not in {path}",  # noqa: E501
+        f"unknown SSH host key for {name}: {key.get_name()} {fingerprint(key)} is not in {path}",
         hint=(
             f"check that {fingerprint(key)} is the host's real key (on the host: "
             "ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then record it with "
@@ -183,7 +183,7 @@ def changed_key_error(
     remove = f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(path))}"
     return HostKeyError(
         host,
-        f"SSH HOST KEY CHANGED for {name}: {path} records {expected.get_name()} {fingerprint(expected)}, the host presented {key.get_name()} {fingerprint(key)}. Someone may be intercepting this connection (man-in-the-middle), or the host was reinstalled; daskfleet will not connect.",  # noqa: E501
+        f"SSH HOST KEY CHANGED for {name}: {path} records {expected.get_name()} {fingerprint(expected)}, the host presented {key.get_name()} {fingerprint(key)}. Someone may be intercepting this connection (man-in-the-middle), or the host was reinstalled; daskfleet will not connect.",
         hint=(
             f"ask the host's administrator whether {fingerprint(key)} is its new key; "
             f"only then remove the old one with `{remove}` and rerun with "
