@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_DOCKERFILE = Path(__file__).resolve().parents[2] / "images" / "Dockerfile"
 BUILD_LOG_TAIL = 25
 SAVE_CHUNK = 1 << 20
+#: The Dockerfile stage that builds the venv; tagged so it stays cached.
+INSTALL_STAGE = "install"
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,21 @@ class BuildRequest:
     packages: tuple[str, ...] = ()
     versions: Versions = field(default_factory=controller_versions)
     dockerfile: Path = DEFAULT_DOCKERFILE
+    #: Docker daemon that builds (``unix://...``); None: the controller's.
+    builder: str | None = None
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> BuildRequest:
+        settings = inventory.image
         versions = controller_versions()
-        base = inventory.image.base or default_base(versions)
-        return cls(inventory.cluster, base, inventory.image.packages, versions)
+        base = settings.base or default_base(versions)
+        return cls(
+            inventory.cluster,
+            base,
+            settings.packages,
+            versions,
+            builder=settings.builder,
+        )
 
     def requirements(self) -> tuple[str, ...]:
         """Everything pip installs: pins, dashboard, the inventory's extras."""
@@ -131,6 +142,13 @@ def build_image(
     logger.info("building image %s on %s", tag, request.base)
     with tempfile.TemporaryFile() as context:
         _write_context(context, request.dockerfile, wheelhouse)
+        if _has_install_stage(request.dockerfile):
+            # A tagged install stage survives `docker image prune`, so the
+            # next build reuses its venv and the venv layer stays the same.
+            context.seek(0)
+            stage_tag = tag.replace(":", f"-{INSTALL_STAGE}:", 1)
+            args = _build_args(request)
+            _run_build(client, context, stage_tag, args, target=INSTALL_STAGE)
         context.seek(0)
         _run_build(client, context, tag, _build_args(request))
     image = _get_image(client, tag)
@@ -177,8 +195,8 @@ def _base_image_id(client: Any, base: str) -> str:
             image = client.images.pull(base)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise ImageError(
-                f"base image {base} is not on the build daemon and cannot be pulled: {exc}",  # noqa: E501
-                hint=f"docker pull {base} (or docker load it), or set image.base in the inventory",  # noqa: E501
+                f"base image {base} is not on the build daemon and cannot be pulled: {exc}",
+                hint=f"docker pull {base} (or docker load it), or set image.base in the inventory",
             ) from exc
     return str(image.id)
 
@@ -235,13 +253,25 @@ def _add_dir(context: tarfile.TarFile, name: str) -> None:
     context.addfile(info)
 
 
-def _run_build(client: Any, context: IO[bytes], tag: str, args: dict[str, str]) -> None:
+def _has_install_stage(dockerfile: Path) -> bool:
+    pattern = rf"^FROM\s+\S+\s+AS\s+{INSTALL_STAGE}\s*$"
+    return re.search(pattern, dockerfile.read_text(), re.I | re.M) is not None
+
+
+def _run_build(
+    client: Any,
+    context: IO[bytes],
+    tag: str,
+    args: dict[str, str],
+    target: str | None = None,
+) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=BUILD_LOG_TAIL)
     try:
         stream = client.api.build(
             fileobj=context,
             custom_context=True,
             tag=tag,
+            target=target,
             buildargs=args,
             rm=True,
             forcerm=True,
