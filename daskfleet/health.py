@@ -18,7 +18,9 @@ from typing import Any
 import tenacity
 from distributed import Client
 
+from daskfleet.client import open_client
 from daskfleet.errors import HealthError
+from daskfleet.probe import make_probe
 from daskfleet.retire import workers_of_hosts
 
 logger = logging.getLogger(__name__)
@@ -100,15 +102,7 @@ def check_health(
     (see :func:`require_healthy`), only when the scheduler is unreachable.
     Workers of ``tolerated_hosts`` (outside this run) are not unexpected.
     """
-    try:
-        client = Client(  # type: ignore[no-untyped-call]
-            scheduler_address, timeout=timeout, security=security, set_as_default=False
-        )
-    except OSError as exc:
-        raise HealthError(
-            f"cannot reach the scheduler at {scheduler_address}: {exc}",
-            hint="check `daskfleet status` and `daskfleet logs --role scheduler`",
-        ) from exc
+    client = open_client(scheduler_address, timeout=timeout, security=security)
     with client:
         workers = _wait_for_workers(client, expected, timeout)
         checks = [_check_worker(w, workers) for w in expected]
@@ -181,16 +175,10 @@ def _check_worker(
     return WorkerCheck(want.name, want.host, address, tuple(problems))
 
 
-def _probe_task() -> str:
-    from distributed import get_worker
-
-    return str(get_worker().name) if sum(range(1000)) == 499500 else "wrong sum"
-
-
 def _probe(client: Client, checks: list[WorkerCheck]) -> list[WorkerCheck]:
     futures = {
         c.name: client.submit(
-            _probe_task,
+            make_probe(),
             workers=[c.address],
             allow_other_workers=False,
             pure=False,
@@ -208,7 +196,8 @@ def _probe(client: Client, checks: list[WorkerCheck]) -> list[WorkerCheck]:
         try:
             answer = future.result(timeout=PROBE_TIMEOUT)
         except Exception as exc:  # any task failure is a finding, not a crash
-            problem = f"probe task failed: {type(exc).__name__}: {exc}"
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            problem = f"probe task failed: {type(exc).__name__}: {first_line}"
         else:
             problem = "" if answer == check.name else f"probe ran on {answer}"
         if problem:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 #: The oldest daemon we support speaks this API version (Docker 20.10).
 MINIMUM_API_VERSION = "1.41"
-_BASE_URL = "http://localhost"
+_BASE_URL = "http://localhost:2375"
 
 
 class _DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):

@@ -12,8 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from distributed import Client
-
+from daskfleet.client import open_client
 from daskfleet.errors import HealthError
 
 logger = logging.getLogger(__name__)
@@ -55,10 +54,8 @@ def retire_hosts(
     if not hosts:
         return []
     try:
-        client = Client(  # type: ignore[no-untyped-call]
-            scheduler_address, timeout=10, security=security, set_as_default=False
-        )
-    except OSError as exc:
+        client = open_client(scheduler_address, timeout=10, security=security)
+    except HealthError as exc:
         logger.warning(
             "scheduler %s unreachable, nothing to retire: %s", scheduler_address, exc
         )

@@ -57,9 +57,10 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from daskfleet.cli import hosts, inventory, lab
+    from daskfleet.cli import deploy, hosts, inventory, lab
 
     cli.add_command(inventory.inventory_command)
+    cli.add_command(deploy.deploy_command)
     cli.add_command(hosts.ping_command)
     cli.add_command(hosts.facts_command)
     cli.add_command(lab.lab_group)

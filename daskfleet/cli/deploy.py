@@ -1,0 +1,179 @@
+"""``daskfleet deploy``: plan, ship, start, check, recap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from daskfleet.cli.hosts import load_selected, ssh_options
+from daskfleet.cli.output import console, print_json
+from daskfleet.deploy import DeployOptions, Recap, deploy
+from daskfleet.plan import Plan
+from daskfleet.sizes import format_size
+
+STATUS_STYLES = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "unreachable": "bold red",
+}
+
+
+class TerminalEvents:
+    """Stage lines and one transfer bar per host, on a terminal only."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            console=console,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> TerminalEvents:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def stage(self, name: str) -> None:
+        self._progress.stop()
+        console.print(Text(f"• {name}", style="bold cyan"))
+
+    def ship_start(self, host: str, total: int) -> None:
+        self._progress.start()
+        self._tasks[host] = self._progress.add_task(host, total=total or None)
+
+    def ship_advance(self, host: str, nbytes: int) -> None:
+        self._progress.advance(self._tasks[host], nbytes)
+
+    def ship_end(self, host: str) -> None:
+        task = self._tasks[host]
+        done = self._progress.tasks[task].completed
+        self._progress.update(task, total=done, completed=done)
+
+
+@click.command("deploy")
+@ssh_options
+@click.option("--check", is_flag=True, help="Show what would change; change nothing.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds to wait for the cluster to be healthy (default: the inventory's).",
+)
+def deploy_command(
+    inventory_path: Path,
+    limit: str | None,
+    as_json: bool,
+    accept_new_host_keys: bool,
+    connect_timeout: float,
+    check: bool,
+    timeout: float | None,
+) -> None:
+    """Bring the cluster in INVENTORY up to date and prove it healthy.
+
+    Gathers facts, builds the Dask image once, sends each host only the
+    image layers it lacks, starts or replaces only the containers whose
+    settings changed (workers are retired through the scheduler first) and
+    checks every worker through a Dask client. Exit 0 when all is healthy,
+    1 when a host or the cluster failed, 2 for bad input.
+    """
+    inventory, _ = load_selected(inventory_path, limit)
+    options = DeployOptions(check, limit, timeout, accept_new_host_keys)
+    if as_json or not console.is_terminal:
+        recap = deploy(inventory, options)
+    else:
+        with TerminalEvents() as events:
+            recap = deploy(inventory, options, events)
+    if as_json:
+        print_json(recap.to_dict())
+    else:
+        print_recap(recap)
+    if not recap.ok:
+        raise click.exceptions.Exit(1)
+
+
+def print_recap(recap: Recap) -> None:
+    """The plan (check mode) or the per-host recap, then problems and URLs."""
+    if recap.check and recap.plan is not None:
+        console.print(plan_table(recap.plan))
+    console.print(recap_table(recap))
+    for name, host in recap.hosts.items():
+        for error in host.errors:
+            console.print(Text(f"{name}: ", style="bold red") + Text(error))
+    for error in recap.errors:
+        console.print(Text("cluster: ", style="bold red") + Text(error))
+    if recap.check:
+        console.print(
+            f"check mode: {recap.plan.changes if recap.plan else 0} change(s) planned, nothing done"
+        )
+        return
+    console.print(f"scheduler  {recap.scheduler_address}")
+    console.print(f"dashboard  {recap.dashboard_url}")
+    verdict = (
+        Text("healthy", style="bold green")
+        if recap.ok
+        else Text("NOT healthy", style="bold red")
+    )
+    console.print(
+        Text(f"cluster {recap.cluster} is ")
+        + verdict
+        + Text(f" ({recap.changed} changed, {recap.seconds:.1f} s)")
+    )
+
+
+def recap_table(recap: Recap) -> Table:
+    table = Table(title="recap", title_justify="left")
+    for header in ("host", "status", "changed", "sent", "seconds", "actions"):
+        table.add_column(header, no_wrap=header != "actions")
+    for name, host in recap.hosts.items():
+        table.add_row(
+            name,
+            Text(host.status, style=STATUS_STYLES[host.status]),
+            str(host.changed),
+            format_size(host.bytes_sent) if host.bytes_sent else "-",
+            f"{host.seconds:.1f}",
+            "\n".join(host.actions) or "-",
+        )
+    return table
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title=f"plan for cluster {plan.cluster}", title_justify="left")
+    for header in ("host", "action", "container", "why", "to send"):
+        table.add_column(header, no_wrap=header in ("host", "action"))
+    for host, actions in plan.actions.items():
+        sent = plan.transfer_bytes.get(host)
+        for action in actions:
+            table.add_row(
+                host,
+                Text(action.kind, style="dim" if not action.changes else "yellow"),
+                action.name,
+                "; ".join(action.reasons) or "-",
+                format_size(sent) if sent else "-",
+            )
+    for host in plan.unplanned:
+        table.add_row(
+            host, Text("skipped", style="red"), "-", "no facts (unreachable)", "-"
+        )
+    return table

@@ -1,0 +1,84 @@
+"""One deploy, start to finish: the steps in order, with one recap."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from daskfleet.deploy import steps
+from daskfleet.deploy.context import (
+    DeployContext,
+    DeployEvents,
+    DeployOptions,
+    QuietEvents,
+)
+from daskfleet.deploy.recap import Recap
+from daskfleet.inventory.model import Inventory
+from daskfleet.remote_docker import FleetDocker
+from daskfleet.specs import scheduler_address
+from daskfleet.ssh import SSHFleet
+
+logger = logging.getLogger(__name__)
+
+
+def deploy(
+    inventory: Inventory,
+    options: DeployOptions | None = None,
+    events: DeployEvents | None = None,
+) -> Recap:
+    """Bring the selected hosts to the inventory's cluster and prove it healthy.
+
+    Errors that concern the whole cluster (image build, capacity) raise
+    before any host changes; per-host failures land in the recap.
+    """
+    options = options or DeployOptions()
+    started = time.monotonic()
+    hosts = inventory.select(options.limit)
+    recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
+    recap.scheduler_address = scheduler_address(inventory)
+    recap.dashboard_url = dashboard_url(inventory)
+    with SSHFleet(
+        inventory, accept_new_host_keys=options.accept_new_host_keys
+    ) as fleet:
+        docker = FleetDocker(fleet)
+        ctx = DeployContext(
+            inventory, options, fleet, docker, recap, events or QuietEvents(), hosts
+        )
+        try:
+            _run_steps(ctx)
+        finally:
+            docker.close()
+    recap.seconds = time.monotonic() - started
+    return recap
+
+
+def _run_steps(ctx: DeployContext) -> None:
+    steps.gather(ctx)
+    steps.observe(ctx)
+    steps.build(ctx)
+    steps.plan(ctx)
+    if ctx.options.check:
+        return
+    steps.ship(ctx)
+    steps.scheduler(ctx)
+    steps.workers(ctx)
+    if _scheduler_usable(ctx):
+        steps.health(ctx)
+    else:
+        ctx.recap.errors.append(
+            "the scheduler host failed, so the cluster's health was not checked"
+        )
+
+
+def _scheduler_usable(ctx: DeployContext) -> bool:
+    name = ctx.inventory.scheduler.name
+    host = ctx.recap.hosts.get(name)
+    return host is None or not host.errors
+
+
+def dashboard_url(inventory: Inventory) -> str:
+    """Where the scheduler's dashboard answers."""
+    address = inventory.scheduler.address
+    if ":" in address:
+        address = f"[{address}]"
+    return f"http://{address}:{inventory.dashboard_port}"

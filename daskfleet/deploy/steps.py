@@ -1,0 +1,210 @@
+"""The steps of a deploy, in order; each records per-host outcomes.
+
+gather -> observe -> build -> plan -> (check mode stops here) -> ship ->
+scheduler -> workers -> health. A step that fails for one host marks that
+host failed and the others go on; a failure that concerns the whole
+cluster (image build, capacity) raises before any host changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from daskfleet.containers import apply_action, observe_containers
+from daskfleet.deploy.context import DeployContext
+from daskfleet.errors import DockerError
+from daskfleet.facts import Facts, gather_facts
+from daskfleet.health import ExpectedWorker, check_health
+from daskfleet.images import (
+    BuildRequest,
+    HostImages,
+    ImageArchive,
+    build_image,
+    docker_client,
+    paramiko_opener,
+    probe_host_images,
+    save_image,
+    ship_image,
+)
+from daskfleet.inventory.model import Host
+from daskfleet.plan import Action, Observed, plan_deploy
+from daskfleet.retire import retire_hosts
+from daskfleet.specs import ImageRef, scheduler_address
+
+logger = logging.getLogger(__name__)
+
+
+def gather(ctx: DeployContext) -> None:
+    """Facts from every selected host; a host without Docker fails here."""
+    ctx.events.stage("facts")
+    results = gather_facts(ctx.fleet, ctx.hosts)
+    for name, result in results.items():
+        ctx.recap.hosts[name].seconds += result.seconds
+        if result.error is not None:
+            ctx.recap.hosts[name].fail(result.error)
+        elif result.value is not None:
+            _accept_facts(ctx, name, result.value)
+
+
+def _accept_facts(ctx: DeployContext, name: str, facts: Facts) -> None:
+    if not facts.has_docker:
+        why = "; ".join(facts.notes) or "docker does not answer"
+        ctx.recap.hosts[name].fail(
+            DockerError(
+                name,
+                f"no usable Docker daemon: {why}",
+                hint="install docker.io and start dockerd",
+            )
+        )
+        return
+    ctx.facts[name] = facts
+
+
+def observe(ctx: DeployContext) -> None:
+    """The cluster's containers and the image layers on every host."""
+    ctx.events.stage("observe")
+
+    def look(host: Host) -> tuple[Observed, HostImages]:
+        images = probe_host_images(
+            paramiko_opener(ctx.fleet.transport(host)), host.name
+        )
+        containers = observe_containers(ctx.docker.client(host), ctx.inventory.cluster)
+        return Observed(host.name, containers, frozenset(images.images)), images
+
+    for name, (observed, images) in ctx.on_hosts(ctx.healthy_hosts(), look).items():
+        ctx.observed[name] = observed
+        ctx.host_images[name] = images
+    for name in list(ctx.facts):
+        if name not in ctx.observed:
+            del ctx.facts[name]
+
+
+def build(ctx: DeployContext) -> None:
+    """Build the image on the controller (once; unchanged inputs reuse it)."""
+    ctx.events.stage("image")
+    client = docker_client(ctx.inventory.image.builder)
+    ctx.image = build_image(client, BuildRequest.from_inventory(ctx.inventory))
+
+
+def plan(ctx: DeployContext) -> None:
+    """Decide every action; save the archive if some host lacks the image."""
+    ctx.events.stage("plan")
+    assert ctx.image is not None
+    image = ImageRef(ctx.image.id, ctx.image.tag, ctx.image.architecture)
+    planned = plan_deploy(ctx.inventory, ctx.facts, ctx.observed, image)
+    if planned.needs_image:
+        client = docker_client(ctx.inventory.image.builder)
+        ctx.archive = ImageArchive(save_image(client, ctx.image))
+        sizes = {
+            h: ctx.archive.plan_for(ctx.host_images[h]).bytes_estimate
+            for h in planned.needs_image
+        }
+        planned = dataclasses.replace(planned, transfer_bytes=sizes)
+    ctx.plan = ctx.recap.plan = planned
+
+
+def ship(ctx: DeployContext) -> None:
+    """Send each host that lacks the image only the layers it lacks."""
+    assert ctx.plan is not None
+    if not ctx.plan.needs_image:
+        return
+    ctx.events.stage("ship")
+    archive = ctx.archive
+    assert archive is not None
+
+    def send(host: Host) -> int:
+        ctx.events.ship_start(host.name, ctx.plan.transfer_bytes.get(host.name, 0))  # type: ignore[union-attr]
+        try:
+            result = ship_image(
+                paramiko_opener(ctx.fleet.transport(host)),
+                host.name,
+                archive,
+                ctx.host_images[host.name],
+                progress=lambda n: ctx.events.ship_advance(host.name, n),
+            )
+        finally:
+            ctx.events.ship_end(host.name)
+        return result.bytes_sent
+
+    for name, sent in ctx.on_hosts(
+        ctx.healthy_hosts(ctx.plan.needs_image), send
+    ).items():
+        ctx.recap.hosts[name].bytes_sent += sent
+
+
+def scheduler(ctx: DeployContext) -> None:
+    """Create, replace or start the scheduler container."""
+    ctx.events.stage("scheduler")
+    _apply(ctx, lambda a: a.role == "scheduler" and a.kind != "remove")
+
+
+def workers(ctx: DeployContext) -> None:
+    """Retire workers about to stop, then change worker containers."""
+    ctx.events.stage("workers")
+    assert ctx.plan is not None
+    leaving = {a.host for a in ctx.plan.all_actions if a.retire_first}
+    leaving &= {h.name for h in ctx.healthy_hosts()}
+    if leaving:
+        retire_hosts(
+            scheduler_address(ctx.inventory), sorted(leaving), timeout=ctx.timeout
+        )
+    _apply(ctx, lambda a: a.role != "scheduler" or a.kind == "remove")
+
+
+def _apply(ctx: DeployContext, chosen: Callable[[Action], bool]) -> None:
+    assert ctx.plan is not None
+    todo = {
+        host: [a for a in actions if chosen(a) and a.changes]
+        for host, actions in ctx.plan.actions.items()
+    }
+    hosts = ctx.healthy_hosts(h for h, acts in todo.items() if acts)
+
+    def run(host: Host) -> list[Action]:
+        client = ctx.docker.client(host)
+        return [a for a in todo[host.name] if apply_action(client, a)]
+
+    for name, done in ctx.on_hosts(hosts, run).items():
+        ctx.recap.hosts[name].changed += len(done)
+        ctx.recap.hosts[name].actions += [_describe(a) for a in done]
+
+
+def _describe(action: Action) -> str:
+    reasons = f" ({'; '.join(action.reasons)})" if action.reasons else ""
+    return f"{action.kind} {action.name}{reasons}"
+
+
+def health(ctx: DeployContext) -> None:
+    """Prove the cluster healthy through a Client; mark hosts whose workers fail."""
+    ctx.events.stage("health")
+    assert ctx.plan is not None
+    planned = {h.name for h in ctx.healthy_hosts()}
+    expected = [
+        ExpectedWorker(
+            name,
+            spec.host,
+            spec.workers.nthreads,
+            spec.workers.memory_limit,
+            spec.workers.resources,
+        )
+        for spec in ctx.plan.specs
+        if spec.workers is not None and spec.host in planned
+        for name in spec.worker_names
+    ]
+    others = [h for h in ctx.inventory.hosts if h not in planned]
+    report = check_health(
+        ctx.recap.scheduler_address or scheduler_address(ctx.inventory),
+        expected,
+        dashboard_url=ctx.recap.dashboard_url,
+        timeout=ctx.timeout,
+        tolerated_hosts=others,
+    )
+    ctx.recap.health = report
+    for check in report.workers:
+        for problem in check.problems:
+            ctx.recap.hosts[check.host].fail(f"worker {check.name}: {problem}")
+    ctx.recap.errors += list(report.cluster_problems)
+    ctx.recap.errors += [
+        f"unexpected worker {n} is connected" for n in report.unexpected
+    ]
