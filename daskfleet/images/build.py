@@ -117,8 +117,13 @@ def image_tag(request: BuildRequest, base_id: str, wheels: tuple[str, ...]) -> s
         "wheels": list(wheels),
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-    repo = re.sub(r"[^a-z0-9._-]+", "-", request.cluster.lower()).strip("._-")
-    return f"daskfleet/{repo or 'cluster'}:{digest[:16]}"
+    return f"{image_repository(request.cluster)}:{digest[:16]}"
+
+
+def image_repository(cluster: str) -> str:
+    """``daskfleet/<cluster>``, the cluster's name made a valid repository."""
+    repo = re.sub(r"[^a-z0-9._-]+", "-", cluster.lower()).strip("._-")
+    return f"daskfleet/{repo or 'cluster'}"
 
 
 def build_image(
