@@ -103,7 +103,7 @@ class ImageArchive:
     def _make_payload(self, blank: frozenset[str], compress: bool) -> Path:
         key = hashlib.sha256("\n".join(sorted(blank)).encode()).hexdigest()[:16]
         plain = self.workdir / f"delta-{key}.tar" if blank else self.path
-        target = plain.with_name(plain.name + ".zst") if compress else plain
+        target = self.workdir / f"{plain.name}.zst" if compress else plain
         if target.exists():
             return target
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from daskfleet.images.archive import (
     read_index,
     write_delta,
 )
+from daskfleet.images.hostimages import HostImages
+from daskfleet.images.ship import ImageArchive
 
 LAYER_DATA = [b"a" * 60000, b"b" * 700, b"c" * 50]
 
@@ -179,3 +183,47 @@ def test_delta_keeps_a_layer_that_a_sent_layer_links_to(tmp_path: Path) -> None:
     plan = plan_shipment(index.layers, set(index.chain_ids[:2]))
     assert [layer.path for layer in plan.send] == [index.layers[2].path]
     assert blank_paths(plan) == {index.layers[1].path}
+
+
+# Payloads made from a saved archive: deltas and zstd copies, made once.
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> ImageArchive:
+    path = tmp_path / "image.tar"
+    make_archive(path)
+    return ImageArchive(path)
+
+
+def test_full_plain_payload_is_the_archive_itself(archive: ImageArchive) -> None:
+    assert archive.payload(frozenset(), compress=False) == archive.path
+
+
+def test_delta_payload_is_written_once_and_reused(archive: ImageArchive) -> None:
+    host = HostImages("h1", "20.10", chain_ids=frozenset(archive.index.chain_ids[:2]))
+    plan = archive.plan_for(host)
+    blank = blank_paths(plan)
+    first = archive.payload(blank, compress=False)
+    assert first.parent == archive.workdir
+    assert read_index(first).image_id == archive.index.image_id
+    mtime = first.stat().st_mtime_ns
+    assert archive.payload(blank, compress=False).stat().st_mtime_ns == mtime
+    archive.remove_payloads()
+    assert not archive.workdir.exists()
+    assert archive.path.exists()
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="needs the zstd binary")
+def test_compressed_payload_decompresses_to_the_delta(archive: ImageArchive) -> None:
+    blank = frozenset({archive.index.layers[0].path})
+    packed = archive.payload(blank, compress=True)
+    plain = archive.payload(blank, compress=False)
+    unpacked = subprocess.run(
+        ["zstd", "-dc", str(packed)], capture_output=True, check=True
+    )
+    assert unpacked.stdout == plain.read_bytes()
+
+
+def test_host_with_the_image_plans_nothing(archive: ImageArchive) -> None:
+    host = HostImages("h1", "20.10", images={archive.index.image_id: ()})
+    assert archive.plan_for(host).mode == "none"
