@@ -21,6 +21,7 @@ from daskfleet.images.build import (
     build_image,
     default_base,
     docker_client,
+    image_repository,
     save_image,
 )
 from daskfleet.images.channel import (
@@ -52,6 +53,7 @@ __all__ = [
     "controller_versions",
     "default_base",
     "docker_client",
+    "image_repository",
     "local_opener",
     "paramiko_opener",
     "parse_probe",
