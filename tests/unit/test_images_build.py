@@ -13,6 +13,7 @@ from daskfleet.images.build import (
     _build_args,
     _write_context,
     default_base,
+    image_repository,
     image_tag,
 )
 from daskfleet.images.versions import Versions
@@ -113,3 +114,8 @@ def test_wheelhouse_key_ignores_requirement_order() -> None:
     assert first == wheelhouse_key(["b==2", "a==1"], "3.11", "linux-x86_64")
     assert first != wheelhouse_key(["a==1"], "3.11", "linux-x86_64")
     assert first != wheelhouse_key(["a==1", "b==2"], "3.12", "linux-x86_64")
+
+
+def test_repository_is_a_valid_docker_name() -> None:
+    assert image_repository("Prod Cluster!") == "daskfleet/prod-cluster"
+    assert image_repository("...") == "daskfleet/cluster"
