@@ -19,8 +19,9 @@ from daskfleet.lab import LabConfig, LabState, lab_down, lab_up
 from daskfleet.lab import sshd as lab_sshd
 from daskfleet.lab.requirements import missing_commands
 
-LAB_NAME = "e2e"
-LAB_SUBNET = ipaddress.IPv4Network("10.213.7.0/24")
+#: Another name (and with it another subnet) lets two test runs share a machine.
+LAB_NAME = os.environ.get("DASKFLEET_E2E_LAB", "e2e")
+LAB_SUBNET = ipaddress.IPv4Network("10.213.7.0/24") if LAB_NAME == "e2e" else None
 LAB_HOSTS = 3
 
 
