@@ -118,11 +118,7 @@ def print_recap(recap: Recap) -> None:
     if recap.check and recap.plan is not None:
         console.print(plan_table(recap.plan))
     console.print(recap_table(recap))
-    for name, host in recap.hosts.items():
-        for error in host.errors:
-            console.print(Text(f"{name}: ", style="bold red") + Text(error))
-    for error in recap.errors:
-        console.print(Text("cluster: ", style="bold red") + Text(error))
+    print_recap_errors(recap)
     if recap.check:
         console.print(
             f"check mode: {recap.plan.changes if recap.plan else 0} change(s) planned, nothing done"
@@ -140,6 +136,15 @@ def print_recap(recap: Recap) -> None:
         + verdict
         + Text(f" ({recap.changed} changed, {recap.seconds:.1f} s)")
     )
+
+
+def print_recap_errors(recap: Recap) -> None:
+    """Each host's errors, then those of the whole cluster, one per line."""
+    for name, host in recap.hosts.items():
+        for error in host.errors:
+            console.print(Text(f"{name}: ", style="bold red") + Text(error))
+    for error in recap.errors:
+        console.print(Text("cluster: ", style="bold red") + Text(error))
 
 
 def recap_table(recap: Recap) -> Table:

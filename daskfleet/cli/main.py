@@ -57,13 +57,16 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from daskfleet.cli import deploy, hosts, inventory, lab
+    from daskfleet.cli import deploy, down, hosts, inventory, lab, logs, status
 
     cli.add_command(inventory.inventory_command)
     cli.add_command(deploy.deploy_command)
     cli.add_command(hosts.ping_command)
     cli.add_command(hosts.facts_command)
     cli.add_command(lab.lab_group)
+    cli.add_command(status.status_command)
+    cli.add_command(down.down_command)
+    cli.add_command(logs.logs_command)
 
 
 _register()

@@ -1,0 +1,151 @@
+"""``daskfleet status``: the cluster's containers and workers, host by host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from daskfleet.cli.hosts import load_selected, ssh_options
+from daskfleet.cli.output import console, print_json
+from daskfleet.sizes import format_size
+from daskfleet.ssh import SSHFleet
+from daskfleet.status import ClusterStatus, HostStatus, WorkerStatus, cluster_status
+
+HOST_STYLES = {"ok": "green", "degraded": "bold yellow", "unreachable": "bold red"}
+
+
+@click.command("status")
+@ssh_options
+def status_command(
+    inventory_path: Path,
+    limit: str | None,
+    as_json: bool,
+    accept_new_host_keys: bool,
+    connect_timeout: float,
+) -> None:
+    """Show each host's cluster containers and the workers the scheduler sees.
+
+    Lists every container (role, state, image, uptime) and every worker it
+    should run, with its memory in use. Exit 0 when every host is ok, 1 when
+    a host is unreachable or degraded (a container missing or stopped, a
+    worker not registered) or the scheduler does not answer.
+    """
+    inventory, hosts = load_selected(inventory_path, limit)
+    with SSHFleet(
+        inventory,
+        accept_new_host_keys=accept_new_host_keys,
+        connect_timeout=connect_timeout,
+    ) as fleet:
+        status = cluster_status(inventory, hosts, fleet, timeout=connect_timeout)
+    if as_json:
+        print_json(status.to_dict())
+    else:
+        print_status(status)
+    if not status.ok:
+        raise click.exceptions.Exit(1)
+
+
+def print_status(status: ClusterStatus) -> None:
+    """Containers table, workers table, problems, then scheduler and verdict."""
+    console.print(containers_table(status))
+    if any(h.workers for h in status.hosts.values()):
+        console.print(workers_table(status))
+    for name, host in status.hosts.items():
+        for line in _host_lines(host):
+            console.print(Text(f"{name}: ", style="bold red") + Text(line))
+    _print_scheduler(status)
+    hosts = status.hosts.values()
+    ok = sum(h.status == "ok" for h in hosts)
+    verdict = Text("ok", "bold green") if status.ok else Text("NOT ok", "bold red")
+    console.print(
+        Text(f"cluster {status.cluster} is ")
+        + verdict
+        + Text(f" ({ok} of {len(status.hosts)} hosts ok)")
+    )
+
+
+def _host_lines(host: HostStatus) -> list[str]:
+    return ([host.error] if host.error else []) + list(host.problems)
+
+
+def _print_scheduler(status: ClusterStatus) -> None:
+    if status.scheduler_reachable:
+        console.print(f"scheduler  {status.scheduler}")
+    else:
+        console.print(
+            Text("scheduler  ", style="bold red")
+            + Text(f"{status.scheduler} does not answer: {status.scheduler_error}")
+        )
+    console.print(f"dashboard  {status.dashboard}")
+
+
+def containers_table(status: ClusterStatus) -> Table:
+    table = Table(title=f"cluster {status.cluster}", title_justify="left")
+    for header in ("host", "status", "container", "role", "state", "image", "up"):
+        if header in ("container", "image"):
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, no_wrap=True)
+    for name, host in status.hosts.items():
+        state = Text(host.status, style=HOST_STYLES[host.status])
+        if not host.containers:
+            table.add_row(name, state, "-", "-", "-", "-", "-")
+        for i, c in enumerate(host.containers):
+            uptime = c.uptime(status.observed_at)
+            table.add_row(
+                name if i == 0 else "",
+                state if i == 0 else "",
+                c.name,
+                c.role,
+                Text(c.state, style="green" if c.running else "bold red"),
+                c.image,
+                "-" if uptime is None else format_duration(uptime),
+            )
+    return table
+
+
+def workers_table(status: ClusterStatus) -> Table:
+    table = Table(title="workers", title_justify="left")
+    for header in ("host", "worker", "registered", "memory", "limit", "threads"):
+        table.add_column(header, no_wrap=True)
+    for name, host in status.hosts.items():
+        for worker in host.workers:
+            table.add_row(
+                name,
+                worker.name,
+                _registered(worker),
+                _size(worker.memory),
+                _size(worker.memory_limit),
+                "-" if worker.nthreads is None else str(worker.nthreads),
+            )
+    return table
+
+
+def _registered(worker: WorkerStatus) -> Text:
+    if worker.registered is None:
+        return Text("unknown", style="yellow")
+    if not worker.registered:
+        return Text("missing", style="bold red")
+    return Text("yes" if worker.expected else "yes (unexpected)", style="green")
+
+
+def _size(value: int | None) -> str:
+    return "-" if value is None else format_size(value)
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``5m07s``, ``3h05m``, ``2d04h``."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
