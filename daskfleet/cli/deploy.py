@@ -99,7 +99,9 @@ def deploy_command(
     1 when a host or the cluster failed, 2 for bad input.
     """
     inventory, _ = load_selected(inventory_path, limit)
-    options = DeployOptions(check, limit, timeout, accept_new_host_keys)
+    options = DeployOptions(
+        check, limit, timeout, accept_new_host_keys, connect_timeout
+    )
     if as_json or not console.is_terminal:
         recap = deploy(inventory, options)
     else:

@@ -50,7 +50,14 @@ def lab_group() -> None:
 
 
 @lab_group.command("up")
-@click.option("--hosts", "count", default=DEFAULT_HOSTS, show_default=True)
+@click.option(
+    "--hosts",
+    "count",
+    default=DEFAULT_HOSTS,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="How many hosts; host 1 runs the scheduler.",
+)
 @click.option(
     "--inventory",
     "inventory",

@@ -52,6 +52,7 @@ class DeployOptions:
     limit: str | None = None
     timeout: float | None = None
     accept_new_host_keys: bool = False
+    connect_timeout: float = 10.0
 
 
 @dataclass

@@ -37,9 +37,12 @@ def deploy(
     recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
     recap.scheduler_address = scheduler_address(inventory)
     recap.dashboard_url = dashboard_url(inventory)
-    with SSHFleet(
-        inventory, accept_new_host_keys=options.accept_new_host_keys
-    ) as fleet:
+    fleet = SSHFleet(
+        inventory,
+        accept_new_host_keys=options.accept_new_host_keys,
+        connect_timeout=options.connect_timeout,
+    )
+    with fleet:
         docker = FleetDocker(fleet)
         ctx = DeployContext(
             inventory, options, fleet, docker, recap, events or QuietEvents(), hosts
