@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from daskfleet.deploy import steps
+from daskfleet.deploy import history, steps
 from daskfleet.deploy.context import (
     DeployContext,
     DeployEvents,
@@ -13,7 +13,7 @@ from daskfleet.deploy.context import (
     QuietEvents,
 )
 from daskfleet.deploy.recap import Recap
-from daskfleet.inventory.model import Inventory
+from daskfleet.inventory.model import Host, Inventory
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.specs import scheduler_address
 from daskfleet.ssh import SSHFleet
@@ -34,6 +34,8 @@ def deploy(
     options = options or DeployOptions()
     started = time.monotonic()
     hosts = inventory.select(options.limit)
+    departed = _departed_hosts(inventory, options)
+    hosts += departed
     recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
     recap.scheduler_address = scheduler_address(inventory)
     recap.dashboard_url = dashboard_url(inventory)
@@ -51,8 +53,38 @@ def deploy(
             _run_steps(ctx)
         finally:
             docker.close()
+    if not options.check:
+        _remember_hosts(inventory, departed, recap)
     recap.seconds = time.monotonic() - started
     return recap
+
+
+def _departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host, ...]:
+    """Hosts of the last deploy that the inventory no longer lists.
+
+    A ``--limit`` run leaves them alone: it is about the hosts it names.
+    """
+    if options.limit is not None:
+        return ()
+    previous = history.previous_hosts(inventory.cluster)
+    gone = tuple(h for name, h in previous.items() if name not in inventory.hosts)
+    if gone:
+        logger.info("no longer in the inventory: %s", ", ".join(h.name for h in gone))
+    return gone
+
+
+def _remember_hosts(
+    inventory: Inventory, departed: tuple[Host, ...], recap: Recap
+) -> None:
+    """Record the inventory's hosts, and departed hosts not yet cleaned up."""
+    previous = history.previous_hosts(inventory.cluster)
+    pending = {n: h for n, h in previous.items() if n not in inventory.hosts}
+    for host in departed:
+        if not recap.hosts[host.name].errors:
+            pending.pop(host.name, None)
+    history.record_hosts(
+        inventory.cluster, [*inventory.hosts.values(), *pending.values()]
+    )
 
 
 def _run_steps(ctx: DeployContext) -> None:

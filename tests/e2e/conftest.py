@@ -54,6 +54,18 @@ class Lab:
         lab_sshd.start(self.config.host(self.host_names.index(name) + 1))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def deploy_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the controller's deploy history of test clusters out of ~/.local."""
+    saved = os.environ.get("DASKFLEET_STATE_DIR")
+    os.environ["DASKFLEET_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if saved is None:
+        del os.environ["DASKFLEET_STATE_DIR"]
+    else:
+        os.environ["DASKFLEET_STATE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if os.geteuid() != 0:

@@ -164,12 +164,22 @@ def test_check_mode_changes_nothing(
     assert "nothing done" in text.stdout
 
 
-def test_changing_one_host_replaces_only_its_worker(
+def scheduler_address(lab: Any) -> str:
+    return f"tcp://{lab.state.host(lab.host_names[0]).address}:8786"
+
+
+def test_changing_one_host_replaces_only_its_worker_and_keeps_its_data(
     inventory: Path, dockers: dict[str, docker.DockerClient], cluster: str, lab: Any
 ) -> None:
     changed_host = lab.host_names[2]
     before = container_ids(dockers, cluster)
-    code, recap = deploy_json(inventory)
+    with open_client(scheduler_address(lab), timeout=30) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        (held_on,) = [a for a, w in workers.items() if w["name"] == f"{changed_host}-0"]
+        data = client.scatter(list(range(50)), workers=[held_on])
+        code, recap = deploy_json(inventory)
+        # The replaced worker was retired first: its keys moved elsewhere.
+        assert client.gather(data) == list(range(50))
     assert code == 0, recap
     assert recap["changed"] == 1
     assert recap["hosts"][changed_host]["changed"] == 1
@@ -203,3 +213,23 @@ def test_unreachable_host_is_reported_and_healed(
     assert code == 0, recap
     assert recap["hosts"][down]["status"] == "changed"
     assert len(cluster_containers(dockers[down], cluster)) == 1
+
+
+def test_host_removed_from_inventory_is_retired_and_removed(
+    inventory: Path, dockers: dict[str, docker.DockerClient], cluster: str, lab: Any
+) -> None:
+    gone = lab.host_names[2]
+    original = inventory.read_text()
+    data = yaml.safe_load(original)
+    del data["hosts"][gone]
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        code, recap = deploy_json(inventory)
+    finally:
+        inventory.write_text(original)
+    assert code == 0, (recap["errors"], recap["hosts"])
+    assert recap["hosts"][gone]["status"] == "changed"
+    (action,) = recap["hosts"][gone]["actions"]
+    assert action.startswith(f"remove daskfleet-{cluster}-worker-{gone}")
+    assert cluster_containers(dockers[gone], cluster) == []
+    assert sorted(recap["health"]["workers"]) == [f"{lab.host_names[1]}-0"]
