@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import tarfile
 import tempfile
 import time
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_DOCKERFILE = Path(__file__).resolve().parents[2] / "images" / "Dockerfile"
 BUILD_LOG_TAIL = 25
 SAVE_CHUNK = 1 << 20
+#: Saved archives (hundreds of MB each) kept on the controller; older ones
+#: go when a new one is saved. Deltas are cut from the newest alone.
+ARCHIVES_KEPT = 3
 #: The Dockerfile stage that builds the venv; tagged so it stays cached.
 INSTALL_STAGE = "install"
 
@@ -189,7 +193,20 @@ def save_image(
         target.stat().st_size,
         time.monotonic() - started,
     )
+    evict_archives(folder, keep=ARCHIVES_KEPT)
     return target
+
+
+def evict_archives(folder: Path, *, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest saved archives and their payloads."""
+    archives = sorted(folder.glob("*.tar"), key=lambda p: p.stat().st_mtime)
+    stale = archives[:-keep] if keep else archives
+    for archive in stale:
+        archive.unlink(missing_ok=True)
+        shutil.rmtree(archive.with_name(archive.stem + ".payloads"), ignore_errors=True)
+    if stale:
+        logger.debug("evicted %d old image archives from %s", len(stale), folder)
+    return stale
 
 
 def _base_image_id(client: Any, base: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from daskfleet.images.build import (
     _build_args,
     _write_context,
     default_base,
+    evict_archives,
     image_repository,
     image_tag,
 )
@@ -119,3 +121,19 @@ def test_wheelhouse_key_ignores_requirement_order() -> None:
 def test_repository_is_a_valid_docker_name() -> None:
     assert image_repository("Prod Cluster!") == "daskfleet/prod-cluster"
     assert image_repository("...") == "daskfleet/cluster"
+
+
+def test_evict_archives_keeps_the_newest(tmp_path: Path) -> None:
+    for age, name in enumerate(["c", "b", "a"]):
+        archive = tmp_path / f"{name}.tar"
+        archive.write_bytes(b"x")
+        (tmp_path / f"{name}.payloads").mkdir()
+        os.utime(archive, (1000 - age, 1000 - age))
+    gone = evict_archives(tmp_path, keep=2)
+    assert [p.name for p in gone] == ["a.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "b.payloads",
+        "b.tar",
+        "c.payloads",
+        "c.tar",
+    ]
