@@ -60,10 +60,9 @@ class ContainerStatus:
         return self.state in RUNNING_STATES
 
     @property
-    def image(self) -> str:
-        """Short image ID, then its first tag on a second line."""
-        short = self.image_id.removeprefix("sha256:")[:_SHORT_ID]
-        return f"{short}\n{self.image_tags[0]}" if self.image_tags else short
+    def short_image_id(self) -> str:
+        """The image ID as ``docker ps`` shows it: 12 hex digits."""
+        return self.image_id.removeprefix("sha256:")[:_SHORT_ID]
 
     def uptime(self, now: datetime) -> float | None:
         """Seconds since the container started; None when it is not running."""

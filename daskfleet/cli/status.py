@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -57,6 +58,8 @@ def print_status(status: ClusterStatus) -> None:
         for line in _host_lines(host):
             console.print(Text(f"{name}: ", style="bold red") + Text(line))
     _print_scheduler(status)
+    for line in image_lines(status):
+        console.print(line)
     hosts = status.hosts.values()
     ok = sum(h.status == "ok" for h in hosts)
     verdict = Text("ok", "bold green") if status.ok else Text("NOT ok", "bold red")
@@ -83,12 +86,16 @@ def _print_scheduler(status: ClusterStatus) -> None:
 
 
 def containers_table(status: ClusterStatus) -> Table:
-    table = Table(title=f"cluster {status.cluster}", title_justify="left")
-    for header in ("host", "status", "container", "role", "state", "image", "up"):
-        if header in ("container", "image"):
-            table.add_column(header, overflow="fold")
-        else:
-            table.add_column(header, no_wrap=True)
+    # A light box: seven columns fit 80 characters without folding names.
+    table = Table(
+        title=f"cluster {status.cluster}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    for header in ("host", "status", "container", "role", "state", "up", "image"):
+        table.add_column(header, no_wrap=header != "image", overflow="fold")
     for name, host in status.hosts.items():
         state = Text(host.status, style=HOST_STYLES[host.status])
         if not host.containers:
@@ -101,10 +108,22 @@ def containers_table(status: ClusterStatus) -> Table:
                 c.name,
                 c.role,
                 Text(c.state, style="green" if c.running else "bold red"),
-                c.image,
                 "-" if uptime is None else format_duration(uptime),
+                c.short_image_id,
             )
     return table
+
+
+def image_lines(status: ClusterStatus) -> list[str]:
+    """``image 553ebdbcab7a  daskfleet/lab:7664...`` for each image in use."""
+    tags: dict[str, tuple[str, ...]] = {}
+    for host in status.hosts.values():
+        for c in host.containers:
+            tags.setdefault(c.short_image_id, c.image_tags)
+    return [
+        f"image      {short}  {', '.join(names) or '(untagged)'}"
+        for short, names in tags.items()
+    ]
 
 
 def workers_table(status: ClusterStatus) -> Table:
