@@ -102,6 +102,12 @@ def _retire(ctx: DeployContext) -> None:
     """Retire the leaving hosts' workers when the scheduler stays up."""
     if scheduler_leaves(ctx.inventory, ctx.hosts):
         logger.info("the scheduler goes down too: workers are stopped, not retired")
+        staying = {h.name for h in ctx.inventory.workers} - {h.name for h in ctx.hosts}
+        if staying:
+            logger.warning(
+                "the scheduler goes down but workers on %s stay, without a scheduler",
+                ", ".join(sorted(staying)),
+            )
         return
     leaving = [
         name
