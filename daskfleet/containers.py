@@ -7,6 +7,7 @@ before, in the deploy steps, never here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -82,6 +83,16 @@ def run_container(client: docker.DockerClient, spec: ContainerSpec) -> None:
     ]
     container = client.containers.create(**kwargs)
     container.start()
+
+
+def stop_restarting(client: docker.DockerClient, name: str) -> None:
+    """Turn off the restart policy of ``name``, so a retired worker stays down.
+
+    Retiring closes the Dask worker; with its policy still in place, Docker
+    would start the container again and the worker would rejoin.
+    """
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(name).update(restart_policy={"Name": "no"})
 
 
 def remove_container(client: docker.DockerClient, name: str) -> bool:

@@ -30,6 +30,7 @@ import docker.errors
 from daskfleet.containers import observe_containers, remove_container
 from daskfleet.deploy import DeployOptions, QuietEvents, Recap, dashboard_url
 from daskfleet.deploy.context import DeployContext
+from daskfleet.deploy.steps import hold_restarts
 from daskfleet.errors import DockerError, HealthError
 from daskfleet.images.build import image_repository
 from daskfleet.inventory.model import Host, Inventory
@@ -109,11 +110,12 @@ def _retire(ctx: DeployContext) -> None:
                 ", ".join(sorted(staying)),
             )
         return
-    leaving = [
-        name
+    workers = {
+        name: [c.name for c in observed.containers if c.role == "worker" and c.running]
         for name, observed in ctx.observed.items()
-        if any(c.role == "worker" and c.running for c in observed.containers)
-    ]
+    }
+    leaving = [name for name, found in workers.items() if found]
+    hold_restarts(ctx, {name: workers[name] for name in leaving})
     try:
         retired = retire_hosts(
             scheduler_address(ctx.inventory), leaving, timeout=ctx.timeout

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from daskfleet.containers import apply_action, observe_containers
+from daskfleet.containers import apply_action, observe_containers, stop_restarting
 from daskfleet.deploy.context import DeployContext
 from daskfleet.errors import DockerError
 from daskfleet.facts import Facts, gather_facts
@@ -151,6 +151,17 @@ def workers(ctx: DeployContext) -> None:
             scheduler_address(ctx.inventory), sorted(leaving), timeout=ctx.timeout
         )
     _apply(ctx, lambda a: a.role != "scheduler" or a.kind == "remove")
+
+
+def hold_restarts(ctx: DeployContext, containers: dict[str, list[str]]) -> None:
+    """Stop Docker restarting these containers once their workers retire."""
+
+    def hold(host: Host) -> None:
+        client = ctx.docker.client(host)
+        for name in containers[host.name]:
+            stop_restarting(client, name)
+
+    ctx.on_hosts(ctx.healthy_hosts(containers), hold)
 
 
 def _apply(ctx: DeployContext, chosen: Callable[[Action], bool]) -> None:
