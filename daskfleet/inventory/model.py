@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from daskfleet.upgrade.settings import UpgradeSettings
+
 Role = Literal["scheduler", "worker"]
 ROLES: tuple[Role, ...] = ("scheduler", "worker")
 
@@ -100,6 +102,7 @@ class Inventory:
     scheduler_port: int = DEFAULT_SCHEDULER_PORT
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     timeout: float = DEFAULT_TIMEOUT
+    upgrade: UpgradeSettings = field(default_factory=UpgradeSettings)
 
     @property
     def scheduler(self) -> Host:

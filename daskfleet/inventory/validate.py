@@ -23,6 +23,7 @@ from daskfleet.errors import InventoryError, Location
 from daskfleet.inventory.model import ROLES, ImageSettings, Volume
 from daskfleet.inventory.yamlpos import Node, Tagged
 from daskfleet.sizes import parse_size
+from daskfleet.upgrade.settings import Amount, UpgradeSettings
 
 #: Host, group and cluster names become parts of container names.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -378,6 +379,45 @@ def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
     return ImageSettings(packages=tuple(packages), base=base, builder=builder)
 
 
+def parse_upgrade(node: Node, key_path: str, ctx: Context) -> UpgradeSettings:
+    """The ``upgrade:`` section: defaults for ``daskfleet upgrade``."""
+    entries = expect_mapping(node, key_path, "a mapping of upgrade settings")
+    check_keys(node, key_path, _UPGRADE_KEYS)
+    values: dict[str, object] = {}
+    for key in ("batch", "max_failed"):
+        if key in entries:
+            values[key] = _amount(entries[key], f"{key_path}.{key}")
+    if "canary" in entries:
+        values["canary"] = _whole(entries["canary"], f"{key_path}.canary", 0)
+    for key in ("healthy_deadline", "min_healthy_time"):
+        if key in entries:
+            values[key] = _positive_number(entries[key], f"{key_path}.{key}")
+    if "rollback" in entries:
+        if not isinstance(entries["rollback"].value, bool):
+            fail(entries["rollback"], f"{key_path}.rollback", "true or false")
+        values["rollback"] = entries["rollback"].value
+    return UpgradeSettings(**values)  # type: ignore[arg-type]
+
+
+_UPGRADE_KEYS = (
+    "batch",
+    "canary",
+    "healthy_deadline",
+    "min_healthy_time",
+    "max_failed",
+    "rollback",
+)
+
+
+def _amount(node: Node, key_path: str) -> Amount:
+    if isinstance(node.value, bool) or not isinstance(node.value, (int, str)):
+        fail(node, key_path, "a count like 2 or a percentage like 25%")
+    try:
+        return Amount.parse(node.value)
+    except ValueError:
+        fail(node, key_path, "a count like 2 or a percentage from 0% to 100%")
+
+
 #: Host variables: name to parser. Valid per host, per group and in defaults.
 HOST_VARIABLES: Mapping[str, Parser] = {
     "address": parse_address,
@@ -407,4 +447,5 @@ CLUSTER_SETTINGS: Mapping[str, Parser] = {
     "dashboard_port": parse_port,
     "timeout": parse_number,
     "image": parse_image,
+    "upgrade": parse_upgrade,
 }

@@ -57,8 +57,8 @@ CASES = [
         "unknown-top-level.yml",
         4,
         1,
-        "upgrade",
-        ("unknown key 'upgrade'", "expected one of: cluster"),
+        "rollout",
+        ("unknown key 'rollout'", "expected one of: cluster"),
     ),
     Case(
         "misspelt-top-level.yml",

@@ -8,6 +8,7 @@ import pytest
 
 from daskfleet.errors import InventoryError
 from daskfleet.inventory import ImageSettings, Inventory, Volume, load_inventory
+from daskfleet.upgrade.settings import Amount
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inventories"
 
@@ -141,3 +142,36 @@ def test_shipped_examples_load(name: str) -> None:
     inventory = load_inventory(EXAMPLES / name)
     assert inventory.scheduler.name in inventory.hosts
     assert inventory.workers
+
+
+def test_upgrade_section(tmp_path: Path) -> None:
+    path = tmp_path / "up.yml"
+    path.write_text(
+        "cluster: t\n"
+        "hosts:\n"
+        "  a: {address: 10.0.0.1, roles: [scheduler]}\n"
+        "  b: {address: 10.0.0.2}\n"
+        "upgrade: {batch: 50%, canary: 1, min_healthy_time: 2, rollback: false}\n"
+    )
+    settings = load_inventory(path).upgrade
+    assert settings.batch == Amount(50, percent=True)
+    assert (settings.canary, settings.min_healthy_time, settings.rollback) == (
+        1,
+        2,
+        False,
+    )
+    assert settings.max_failed == Amount(0)
+
+
+def test_upgrade_batch_must_be_a_count_or_percentage(tmp_path: Path) -> None:
+    path = tmp_path / "up.yml"
+    path.write_text(
+        "cluster: t\n"
+        "hosts:\n"
+        "  a: {address: 10.0.0.1, roles: [scheduler, worker]}\n"
+        "upgrade: {batch: 5x}\n"
+    )
+    with pytest.raises(
+        InventoryError, match=r"up.yml:4:18: upgrade.batch: expected a count"
+    ):
+        load_inventory(path)
