@@ -57,7 +57,7 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from daskfleet.cli import deploy, down, hosts, inventory, lab, logs, status
+    from daskfleet.cli import adhoc, deploy, down, hosts, inventory, lab, logs, status
 
     cli.add_command(inventory.inventory_command)
     cli.add_command(deploy.deploy_command)
@@ -67,6 +67,7 @@ def _register() -> None:
     cli.add_command(status.status_command)
     cli.add_command(down.down_command)
     cli.add_command(logs.logs_command)
+    cli.add_command(adhoc.exec_command)
 
 
 _register()
