@@ -15,7 +15,7 @@ _AMOUNT = re.compile(r"^\s*(\d+)\s*(%?)\s*$")
 
 @dataclass(frozen=True)
 class Amount:
-    """A count of workers, or a percentage of them (rounded up, at least 1)."""
+    """A count of workers, or a percentage of them (rounded up)."""
 
     value: int
     percent: bool = False
@@ -31,7 +31,7 @@ class Amount:
         value, percent = int(match.group(1)), bool(match.group(2))
         if percent and not 0 <= value <= 100:
             raise ValueError(
-                f"a percentage must be between 0% and 100%, found {text!r}"
+                f"expected a count, or a percentage from 0% to 100%, found {text!r}"
             )
         return cls(value, percent)
 
