@@ -249,7 +249,7 @@ def _action_for(
         return _replace(
             host, spec, found, describe_changes(found.summary, spec.summary)
         )
-    if found.image_id != spec.image:
+    if found.image_id != spec.image and spec.image_key is None:
         # Same labels on another image: the container was made outside daskfleet.
         reason = f"image {_short(found.image_id)} -> {_short(spec.image)}"
         return _replace(host, spec, found, (reason,))
@@ -283,8 +283,12 @@ def _plain(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _short(image_id: Any) -> str:
-    return str(image_id)[:_SHORT_ID] if image_id else "(none)"
+def _short(image: Any) -> str:
+    """An image ID as `docker images` shows it; a versions key as it is."""
+    if not image:
+        return "(none)"
+    text = str(image)
+    return text[:_SHORT_ID] if text.startswith("sha256:") else f"({text})"
 
 
 def _cluster_containers(

@@ -44,6 +44,8 @@ LABEL_HOST = "daskfleet.host"
 LABEL_SPEC_HASH = "daskfleet.spec-hash"
 #: Compact JSON of the spec's salient settings, to explain a replacement.
 LABEL_SPEC = "daskfleet.spec"
+#: The image labels that record the versions it carries.
+IMAGE_VERSION_LABEL_PREFIX = "org.daskfleet."
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,15 @@ class ContainerSpec:
     #: GPU UUIDs handed to the container.
     gpus: tuple[str, ...] = ()
     workers: WorkerLayout | None = None
+    #: What the hash records instead of the image ID, when not the ID itself.
+    image_key: str | None = None
 
     @cached_property
     def spec_hash(self) -> str:
         """sha256 of everything Docker is given, except the hash label."""
-        canonical = json.dumps(
-            self._docker_fields(), sort_keys=True, separators=(",", ":")
-        )
+        fields = self._docker_fields()
+        fields["image"] = self.image_key or self.image
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
@@ -210,9 +214,10 @@ def _spec(
     memory = budget.worker_memory if is_worker else budget.scheduler_memory
     gpus = budget.gpus if is_worker else ()
 
+    image_key = None if is_worker else scheduler_image_key(image)
     summary = {
         **details,
-        "image": image.id,
+        "image": image_key or image.id,
         "cpus": budget.cpus,
         "memory": memory,
         "gpus": list(gpus),
@@ -244,7 +249,22 @@ def _spec(
         volumes=host.volumes,
         gpus=gpus,
         workers=budget.workers if is_worker else None,
+        image_key=image_key,
     )
+
+
+def scheduler_image_key(image: ImageRef) -> str | None:
+    """What the scheduler needs of the image: its Python and Dask versions.
+
+    The scheduler runs no user code, so an image that only adds packages
+    leaves it running (replacing it would drop every result in memory).
+    None when the image does not record its versions.
+    """
+    names = ("python", "dask", "distributed", "cloudpickle", "msgpack")
+    found = [image.labels.get(f"{IMAGE_VERSION_LABEL_PREFIX}{n}") for n in names]
+    if any(v is None for v in found):
+        return None
+    return " ".join(f"{n}={v}" for n, v in zip(names, found, strict=True))
 
 
 def _scheduler_parts(

@@ -19,6 +19,7 @@ from daskfleet.facts import Facts, gather_facts
 from daskfleet.health import ExpectedWorker, check_health
 from daskfleet.images import (
     BuildRequest,
+    BuiltImage,
     HostImages,
     ImageArchive,
     build_image,
@@ -92,7 +93,7 @@ def plan(ctx: DeployContext) -> None:
     """Decide every action; save the archive if some host lacks the image."""
     ctx.events.stage("plan")
     assert ctx.image is not None
-    image = ImageRef(ctx.image.id, ctx.image.tag, ctx.image.architecture)
+    image = image_ref(ctx.image)
     planned = plan_deploy(ctx.inventory, ctx.facts, ctx.observed, image)
     if planned.needs_image:
         client = docker_client(ctx.inventory.image.builder)
@@ -103,6 +104,11 @@ def plan(ctx: DeployContext) -> None:
         }
         planned = dataclasses.replace(planned, transfer_bytes=sizes)
     ctx.plan = ctx.recap.plan = planned
+
+
+def image_ref(image: BuiltImage) -> ImageRef:
+    """What the planner needs to know of a built image."""
+    return ImageRef(image.id, image.tag, image.architecture, image.versions.labels())
 
 
 def ship(ctx: DeployContext) -> None:

@@ -317,3 +317,37 @@ def test_same_labels_on_another_image_is_replaced() -> None:
     action = plan_deploy(f.inventory, f.facts, observed, f.image).actions["w1"][0]
     assert action.kind == "replace"
     assert action.reasons == ("image sha256:999999999999 -> sha256:111111111111",)
+
+
+def versioned(image: ImageRef, image_id: str, dask: str = "2026.8.0") -> ImageRef:
+    labels = {
+        "org.daskfleet.python": "3.11",
+        "org.daskfleet.dask": dask,
+        "org.daskfleet.distributed": dask,
+        "org.daskfleet.cloudpickle": "3.1.3",
+        "org.daskfleet.msgpack": "1.2.4",
+    }
+    return replace(image, id=image_id, labels=labels)
+
+
+def test_new_image_with_same_dask_keeps_the_scheduler_and_replaces_workers() -> None:
+    f = fleet()
+    old = versioned(f.image, "sha256:" + "1" * 64)
+    observed = observed_from(build_specs(f.inventory, f.facts, old))
+    new = versioned(f.image, "sha256:" + "2" * 64)
+
+    plan = plan_deploy(f.inventory, f.facts, observed, new)
+    kinds = {a.role: a.kind for a in plan.all_actions}
+    assert kinds == {"scheduler": "unchanged", "worker": "replace"}
+
+
+def test_new_dask_version_replaces_the_scheduler() -> None:
+    f = fleet()
+    old = versioned(f.image, "sha256:" + "1" * 64)
+    observed = observed_from(build_specs(f.inventory, f.facts, old))
+    new = versioned(f.image, "sha256:" + "2" * 64, dask="2027.1.0")
+
+    plan = plan_deploy(f.inventory, f.facts, observed, new)
+    (scheduler,) = [a for a in plan.all_actions if a.role == "scheduler"]
+    assert scheduler.kind == "replace"
+    assert any("dask=2027.1.0" in reason for reason in scheduler.reasons)
