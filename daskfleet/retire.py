@@ -21,8 +21,9 @@ RETIRE_TIMEOUT = 300.0
 
 
 def worker_name_pattern(host: str) -> re.Pattern[str]:
-    """Worker names daskfleet gives the processes on ``host``: ``<host>-<i>``."""
-    return re.compile(rf"{re.escape(host)}-\d+")
+    """Worker names daskfleet gives the processes on ``host``: ``<host>-<i>``,
+    and ``<host>-gpu<index>`` for the worker of each GPU."""
+    return re.compile(rf"{re.escape(host)}-(?:gpu)?\d+")
 
 
 def workers_of_hosts(
