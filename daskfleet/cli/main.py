@@ -57,7 +57,17 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from daskfleet.cli import adhoc, deploy, down, hosts, inventory, lab, logs, status
+    from daskfleet.cli import (
+        adhoc,
+        deploy,
+        down,
+        hosts,
+        inventory,
+        lab,
+        logs,
+        status,
+        tunnel,
+    )
 
     cli.add_command(inventory.inventory_command)
     cli.add_command(deploy.deploy_command)
@@ -68,6 +78,7 @@ def _register() -> None:
     cli.add_command(down.down_command)
     cli.add_command(logs.logs_command)
     cli.add_command(adhoc.exec_command)
+    cli.add_command(tunnel.tunnel_command)
 
 
 _register()
