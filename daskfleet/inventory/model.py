@@ -18,6 +18,12 @@ ROLES: tuple[Role, ...] = ("scheduler", "worker")
 
 #: ``all``, a count, or explicit GPU indices / UUIDs.
 GpuRequest = Literal["all"] | int | tuple[int | str, ...]
+#: How a GPU's worker runs: ``dask cuda worker`` or a plain ``dask worker``.
+GpuWorker = Literal["dask-cuda", "plain"]
+GPU_WORKERS: tuple[GpuWorker, ...] = ("dask-cuda", "plain")
+#: Which Dockerfile builds the cluster's image.
+ImageKind = Literal["cpu", "gpu"]
+IMAGE_KINDS: tuple[ImageKind, ...] = ("cpu", "gpu")
 
 DEFAULT_SCHEDULER_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8787
@@ -60,6 +66,11 @@ class Host:
     cpus: float | None = None
     memory: int | None = None
     gpus: GpuRequest | None = None
+    #: None: ``dask-cuda`` when the image has it, else ``plain``.
+    gpu_worker: GpuWorker | None = None
+    #: dask-cuda's ``--rmm-pool-size`` and ``--device-memory-limit``, bytes.
+    rmm_pool_size: int | None = None
+    device_memory_limit: int | None = None
     nworkers: int | None = None
     nthreads: int | None = None
     resources: Mapping[str, float] = field(default_factory=_frozen)  # type: ignore[arg-type]
@@ -88,6 +99,8 @@ class ImageSettings:
     #: Docker daemon that builds the image (``unix://...``, ``ssh://...``);
     #: None means the controller's own (``DOCKER_HOST`` or the default).
     builder: str | None = None
+    #: None: ``gpu`` when some host asks for GPUs, else ``cpu``.
+    kind: ImageKind | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,14 @@ class Inventory:
     @property
     def workers(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts.values() if h.is_worker)
+
+    @property
+    def image_kind(self) -> ImageKind:
+        """The image's kind: as set, else ``gpu`` when a host asks for GPUs."""
+        if self.image.kind is not None:
+            return self.image.kind
+        wants_gpus = any(h.gpus is not None for h in self.hosts.values())
+        return "gpu" if wants_gpus else "cpu"
 
     def select(self, pattern: str | None) -> tuple[Host, ...]:
         """Hosts whose name or group matches ``pattern`` (fnmatch, ``,``-list).

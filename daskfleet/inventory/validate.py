@@ -17,10 +17,17 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from daskfleet.errors import InventoryError, Location
-from daskfleet.inventory.model import ROLES, ImageSettings, Volume
+from daskfleet.inventory.model import (
+    GPU_WORKERS,
+    IMAGE_KINDS,
+    ROLES,
+    ImageKind,
+    ImageSettings,
+    Volume,
+)
 from daskfleet.inventory.yamlpos import Node, Tagged
 from daskfleet.sizes import parse_size
 from daskfleet.upgrade.settings import Amount, UpgradeSettings
@@ -286,6 +293,18 @@ def _gpu_item(node: Node, key_path: str, before: list[Node]) -> int | str:
     return gpu
 
 
+def parse_gpu_worker(node: Node, key_path: str, ctx: Context) -> str:
+    return _choice(node, key_path, GPU_WORKERS)
+
+
+def _choice(node: Node, key_path: str, choices: tuple[str, ...]) -> str:
+    value = node.value
+    if not isinstance(value, str) or value not in choices:
+        hint = did_you_mean(str(value), choices)
+        fail(node, key_path, f"one of: {', '.join(choices)}", hint)
+    return value
+
+
 def parse_volumes(node: Node, key_path: str, ctx: Context) -> tuple[Volume, ...]:
     items = node.sequence()
     if items is None:
@@ -358,8 +377,10 @@ def parse_resources(node: Node, key_path: str, ctx: Context) -> dict[str, float]
 
 
 def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
-    entries = expect_mapping(node, key_path, "a mapping with packages, base, builder")
-    check_keys(node, key_path, ("packages", "base", "builder"))
+    entries = expect_mapping(
+        node, key_path, "a mapping with packages, base, builder, kind"
+    )
+    check_keys(node, key_path, ("packages", "base", "builder", "kind"))
     packages: list[str] = []
     if "packages" in entries:
         path = f"{key_path}.packages"
@@ -376,7 +397,10 @@ def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
         builder = _text(
             entries["builder"], f"{key_path}.builder", "a Docker URL like unix:///path"
         )
-    return ImageSettings(packages=tuple(packages), base=base, builder=builder)
+    kind = None
+    if "kind" in entries:
+        kind = _choice(entries["kind"], f"{key_path}.kind", IMAGE_KINDS)
+    return ImageSettings(tuple(packages), base, builder, cast(ImageKind | None, kind))
 
 
 def parse_upgrade(node: Node, key_path: str, ctx: Context) -> UpgradeSettings:
@@ -429,6 +453,9 @@ HOST_VARIABLES: Mapping[str, Parser] = {
     "cpus": parse_number,
     "memory": parse_memory,
     "gpus": parse_gpus,
+    "gpu_worker": parse_gpu_worker,
+    "rmm_pool_size": parse_memory,
+    "device_memory_limit": parse_memory,
     "nworkers": parse_count,
     "nthreads": parse_count,
     "resources": parse_resources,
