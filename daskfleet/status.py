@@ -100,6 +100,11 @@ class WorkerStatus:
     memory_limit: int | None = None
     nthreads: int | None = None
     expected: bool = True
+    #: Task counts from the worker's last heartbeat: running, waiting to
+    #: run, and results held in memory.
+    executing: int | None = None
+    queued: int | None = None
+    in_memory: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +115,9 @@ class WorkerStatus:
             "memory_limit": self.memory_limit,
             "nthreads": self.nthreads,
             "expected": self.expected,
+            "executing": self.executing,
+            "queued": self.queued,
+            "in_memory": self.in_memory,
         }
 
 
@@ -310,7 +318,9 @@ def _worker(
     if address is None:
         return WorkerStatus(name, registered=False, expected=expected)
     info = workers[address]
-    memory = info.get("metrics", {}).get("memory")
+    metrics = info.get("metrics", {})
+    memory = metrics.get("memory")
+    tasks = metrics.get("task_counts") or {}
     return WorkerStatus(
         name,
         registered=True,
@@ -319,7 +329,19 @@ def _worker(
         memory_limit=info.get("memory_limit"),
         nthreads=info.get("nthreads"),
         expected=expected,
+        executing=_count(tasks, _EXECUTING),
+        queued=_count(tasks, _QUEUED),
+        in_memory=_count(tasks, ("memory",)),
     )
+
+
+#: Worker task states (the heartbeat's ``task_counts``) shown as one number.
+_EXECUTING = ("executing", "long-running")
+_QUEUED = ("ready", "constrained", "waiting", "fetch", "flight")
+
+
+def _count(task_counts: Mapping[str, int], states: Sequence[str]) -> int:
+    return sum(int(task_counts.get(state, 0)) for state in states)
 
 
 def host_status(

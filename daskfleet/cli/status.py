@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from rich.text import Text
 
 from daskfleet.cli.hosts import load_selected, ssh_options
 from daskfleet.cli.output import console, print_json
+from daskfleet.cli.watch import watch as watch_live
 from daskfleet.sizes import format_size
 from daskfleet.ssh import SSHFleet
 from daskfleet.status import ClusterStatus, HostStatus, WorkerStatus, cluster_status
@@ -20,12 +22,29 @@ HOST_STYLES = {"ok": "green", "degraded": "bold yellow", "unreachable": "bold re
 
 @click.command("status")
 @ssh_options
+@click.option("--watch", is_flag=True, help="Redraw a live table until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.5),
+    default=3.0,
+    show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --watch: stop after this many refreshes.",
+)
 def status_command(
     inventory_path: Path,
     limit: str | None,
     as_json: bool,
     accept_new_host_keys: bool,
     connect_timeout: float,
+    watch: bool,
+    interval: float,
+    count: int | None,
 ) -> None:
     """Show each host's cluster containers and the workers the scheduler sees.
 
@@ -33,13 +52,22 @@ def status_command(
     should run, with its memory in use. Exit 0 when every host is ok, 1 when
     a host is unreachable or degraded (a container missing or stopped, a
     worker not registered) or the scheduler does not answer.
+
+    With --watch, one table of hosts, workers, memory and tasks (running,
+    queued, results stored) is refreshed every --interval seconds until
+    Ctrl-C (or --count refreshes), and the exit status is 0.
     """
+    if watch and as_json:
+        raise click.UsageError("--watch draws a table; leave out --json")
     inventory, hosts = load_selected(inventory_path, limit)
     with SSHFleet(
         inventory,
         accept_new_host_keys=accept_new_host_keys,
         connect_timeout=connect_timeout,
     ) as fleet:
+        if watch:
+            _watch(lambda: cluster_status(inventory, hosts, fleet), interval, count)
+            return
         status = cluster_status(inventory, hosts, fleet, timeout=connect_timeout)
     if as_json:
         print_json(status.to_dict())
@@ -47,6 +75,15 @@ def status_command(
         print_status(status)
     if not status.ok:
         raise click.exceptions.Exit(1)
+
+
+def _watch(
+    observe: Callable[[], ClusterStatus], interval: float, count: int | None
+) -> None:
+    try:
+        watch_live(observe, interval=interval, count=count)
+    except KeyboardInterrupt:
+        console.print(Text("stopped watching", style="yellow"))
 
 
 def print_status(status: ClusterStatus) -> None:
