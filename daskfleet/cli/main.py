@@ -59,6 +59,7 @@ def cli(verbose: int) -> None:
 def _register() -> None:
     from daskfleet.cli import (
         adhoc,
+        completion,
         deploy,
         down,
         hosts,
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(logs.logs_command)
     cli.add_command(adhoc.exec_command)
     cli.add_command(tunnel.tunnel_command)
+    cli.add_command(completion.completion_command)
 
 
 _register()
