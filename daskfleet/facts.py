@@ -12,16 +12,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from daskfleet.errors import DockerError, HostError
+from daskfleet.gpufacts import (
+    GPU_SCRIPT,
+    Gpu,
+    GpuQuery,
+    parse_gpu_query,
+    parse_sysfs_cpus,
+    parse_topo_cpus,
+    with_local_cpus,
+)
 from daskfleet.inventory.model import Host
 from daskfleet.results import Results
 from daskfleet.ssh import SSHFleet
 
 log = logging.getLogger(__name__)
+K = TypeVar("K", str, int)
 
 #: ``uname -m`` to the architecture names Docker images use.
 DOCKER_ARCHES = {
@@ -39,7 +49,6 @@ DOCKER_ARCHES = {
 }
 
 _MARK = "@@daskfleet"
-_MIB = 1024 * 1024
 
 # POSIX sh, fed on stdin to `sh -s` so no login shell has to parse quoting.
 FACTS_SCRIPT = f"""\
@@ -54,22 +63,11 @@ if command -v docker >/dev/null 2>&1; then
   if [ -n "$root" ]; then emit disk df -B1 --output=avail "$root"; fi
 fi
 if command -v nvidia-smi >/dev/null 2>&1; then
-  emit gpus nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits
-fi
+{GPU_SCRIPT}fi
 exit 0
 """
 
 PING_COMMAND = ["docker", "version", "--format", "{{.Server.Version}}"]
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One GPU as ``nvidia-smi`` reports it; ``memory`` in bytes."""
-
-    index: int
-    uuid: str
-    name: str
-    memory: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,8 @@ class Facts:
     disk_free: int | None
     gpus: tuple[Gpu, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    #: The NVIDIA driver's version, when the host has nvidia-smi.
+    gpu_driver: str | None = None
 
     @property
     def docker_arch(self) -> str:
@@ -189,21 +189,6 @@ def parse_df_avail(text: str) -> int:
     return int(lines[-1])
 
 
-def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
-    """GPUs from ``nvidia-smi --query-gpu=index,uuid,name,memory.total
-    --format=csv,noheader,nounits`` (memory in MiB)."""
-    gpus = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        fields = [x.strip() for x in line.split(",")]
-        if len(fields) != 4:
-            raise ValueError(f"unexpected nvidia-smi line: {line!r}")
-        index, uuid, name, memory = fields
-        gpus.append(Gpu(int(index), uuid, name, int(float(memory)) * _MIB))
-    return tuple(gpus)
-
-
 def parse_facts(host: str, output: str) -> Facts:
     """Facts from the whole output of :data:`FACTS_SCRIPT`."""
     sections = parse_sections(output)
@@ -217,6 +202,7 @@ def parse_facts(host: str, output: str) -> Facts:
     notes: list[str] = []
     docker = _docker_facts(sections, notes)
     disk_free = _disk_facts(sections, notes) if docker else None
+    gpus = _gpu_facts(sections, notes)
     return Facts(
         host=host,
         cpus=cpus,
@@ -227,8 +213,9 @@ def parse_facts(host: str, output: str) -> Facts:
         storage_driver=docker.storage_driver if docker else None,
         docker_root=docker.root if docker else None,
         disk_free=disk_free,
-        gpus=_gpu_facts(sections, notes),
+        gpus=gpus.gpus,
         notes=tuple(notes),
+        gpu_driver=gpus.driver,
     )
 
 
@@ -268,17 +255,43 @@ def _disk_facts(sections: Mapping[str, Section], notes: list[str]) -> int | None
         return None
 
 
-def _gpu_facts(sections: Mapping[str, Section], notes: list[str]) -> tuple[Gpu, ...]:
+def _gpu_facts(sections: Mapping[str, Section], notes: list[str]) -> GpuQuery:
     section = sections.get("gpus")
     if section is None:
-        return ()
+        return GpuQuery((), None)
     try:
         if section.exit_code != 0:
             raise ValueError(_last_line(section.text))
-        return parse_nvidia_smi(section.text)
+        query = parse_gpu_query(section.text)
     except ValueError as exc:
         notes.append(f"gpus: nvidia-smi is installed but failed: {exc}")
-        return ()
+        return GpuQuery((), None)
+    gpus = with_local_cpus(
+        query.gpus,
+        _parsed(sections, "gpu_cpus", parse_sysfs_cpus, notes),
+        _parsed(sections, "gpu_topo", parse_topo_cpus, notes),
+    )
+    unknown = [str(g.index) for g in gpus if not g.local_cpus]
+    if unknown:
+        notes.append(f"gpus: CPUs near GPU {', '.join(unknown)} unknown")
+    return GpuQuery(gpus, query.driver)
+
+
+def _parsed(
+    sections: Mapping[str, Section],
+    name: str,
+    parse: Callable[[str], Mapping[K, tuple[int, ...]]],
+    notes: list[str],
+) -> Mapping[K, tuple[int, ...]]:
+    """A GPU CPU-affinity section, parsed; empty when absent or unreadable."""
+    section = sections.get(name)
+    if section is None:
+        return {}
+    try:
+        return parse(section.text)
+    except ValueError as exc:
+        notes.append(f"{name}: {exc}")
+        return {}
 
 
 def _last_line(text: str) -> str:

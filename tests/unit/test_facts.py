@@ -2,7 +2,10 @@
 
 ``script_docker.txt`` and ``script_no_daemon.txt`` are the real output of
 FACTS_SCRIPT on a Debian 12 machine with and without a Docker 20.10 daemon;
-``script_gpu.txt`` adds two GPU lines in nvidia-smi's CSV format.
+``script_gpu.txt`` adds four GPUs of a two-socket server in nvidia-smi's CSV
+format and their sysfs ``local_cpulist``; in ``script_gpu_topo.txt`` sysfs
+did not answer and ``nvidia-smi topo -m`` (tabs and escape codes as printed)
+did.
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ from daskfleet.facts import (
     parse_facts,
     parse_meminfo,
     parse_nproc,
-    parse_nvidia_smi,
     parse_sections,
+)
+from daskfleet.gpufacts import (
+    parse_cpu_list,
+    parse_gpu_query,
+    parse_sysfs_cpus,
+    parse_topo_cpus,
 )
 
 DATA = Path(__file__).parent / "data" / "facts"
@@ -90,16 +98,63 @@ def test_df_garbage_is_an_error() -> None:
 
 
 def test_nvidia_smi_csv() -> None:
-    text = "0, GPU-aaaa, NVIDIA A100-SXM4-80GB, 81920\n1, GPU-bbbb, Tesla T4, 15360\n"
-    assert parse_nvidia_smi(text) == (
-        Gpu(0, "GPU-aaaa", "NVIDIA A100-SXM4-80GB", 81920 * MIB),
-        Gpu(1, "GPU-bbbb", "Tesla T4", 15360 * MIB),
+    text = (
+        "0, GPU-aaaa, NVIDIA A100-SXM4-80GB, 81920, 00000000:07:00.0, 550.54.15\n"
+        "1, GPU-bbbb, Tesla T4, 15360, 00000000:3B:00.0, 550.54.15\n"
     )
+    query = parse_gpu_query(text)
+    assert query.gpus == (
+        Gpu(0, "GPU-aaaa", "NVIDIA A100-SXM4-80GB", 81920 * MIB, "00000000:07:00.0"),
+        Gpu(1, "GPU-bbbb", "Tesla T4", 15360 * MIB, "00000000:3B:00.0"),
+    )
+    assert query.driver == "550.54.15"
+
+
+def test_nvidia_smi_csv_of_four_fields_has_no_driver() -> None:
+    query = parse_gpu_query("0, GPU-aaaa, Tesla T4, 15360\n")
+    assert query.gpus == (Gpu(0, "GPU-aaaa", "Tesla T4", 15360 * MIB),)
+    assert query.driver is None
 
 
 def test_nvidia_smi_unexpected_line() -> None:
     with pytest.raises(ValueError, match="nvidia-smi"):
-        parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate\n")
+        parse_gpu_query("NVIDIA-SMI has failed because it couldn't communicate\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"),
+    [
+        ("0-3\n", (0, 1, 2, 3)),
+        ("0-1,8,10-11", (0, 1, 8, 10, 11)),
+        ("5", (5,)),
+        ("", ()),
+    ],
+)
+def test_cpu_list(text: str, cpus: tuple[int, ...]) -> None:
+    assert parse_cpu_list(text) == cpus
+
+
+def test_cpu_list_garbage() -> None:
+    with pytest.raises(ValueError, match="not a CPU list"):
+        parse_cpu_list("ff,ffffffff")
+
+
+def test_sysfs_lines_skip_unread_devices() -> None:
+    text = "00000000:07:00.0 0-1\n00000000:0F:00.0 -\n"
+    assert parse_sysfs_cpus(text) == {"00000000:07:00.0": (0, 1)}
+
+
+def test_topo_matrix_cpu_affinity() -> None:
+    section = read("script_gpu_topo.txt").split("@@daskfleet gpu_topo 0\n")[1]
+    found = parse_topo_cpus(section)
+    assert sorted(found) == [0, 1, 2, 3]
+    assert found[0] == (*range(0, 32), *range(64, 96))
+    assert found[3] == (*range(32, 64), *range(96, 128))
+
+
+def test_topo_without_affinity_column() -> None:
+    with pytest.raises(ValueError, match="CPU Affinity"):
+        parse_topo_cpus("\tGPU0\nGPU0\t X \n")
 
 
 def test_facts_of_a_docker_host() -> None:
@@ -119,9 +174,28 @@ def test_facts_of_a_docker_host() -> None:
 
 def test_facts_with_gpus() -> None:
     facts = parse_facts("gpu1", read("script_gpu.txt"))
-    assert [gpu.index for gpu in facts.gpus] == [0, 1]
+    assert [gpu.index for gpu in facts.gpus] == [0, 1, 2, 3]
     assert facts.gpus[1].uuid == "GPU-9e8d7c6b-aaaa-bbbb-cccc-ddddeeeeffff"
     assert facts.gpus[0].memory == 81920 * MIB
+    assert facts.gpus[2].pci_bus_id == "00000000:87:00.0"
+    assert facts.gpus[1].local_cpus == (*range(0, 32), *range(64, 96))
+    assert facts.gpus[2].local_cpus == (*range(32, 64), *range(96, 128))
+    assert facts.gpu_driver == "550.54.15"
+    assert facts.notes == ()
+
+
+def test_gpu_cpus_from_topo_when_sysfs_fails() -> None:
+    sysfs = parse_facts("gpu1", read("script_gpu.txt"))
+    topo = parse_facts("gpu1", read("script_gpu_topo.txt"))
+    assert topo.gpus == sysfs.gpus
+    assert topo.notes == ()
+
+
+def test_gpus_with_unknown_cpus_are_noted() -> None:
+    text = read("script_gpu_topo.txt").split("@@daskfleet gpu_topo")[0]
+    facts = parse_facts("gpu1", text)
+    assert all(g.local_cpus == () for g in facts.gpus)
+    assert facts.notes == ("gpus: CPUs near GPU 0, 1, 2, 3 unknown",)
 
 
 def test_facts_without_a_docker_daemon_succeed_with_a_note() -> None:
@@ -166,7 +240,10 @@ def test_facts_to_dict_is_json() -> None:
         "uuid": "GPU-4f3a2b1c-1111-2222-3333-444455556666",
         "name": "NVIDIA A100-SXM4-80GB",
         "memory": 81920 * MIB,
+        "pci_bus_id": "00000000:07:00.0",
+        "local_cpus": [*range(0, 32), *range(64, 96)],
     }
+    assert data["gpu_driver"] == "550.54.15"
 
 
 def test_unknown_arch_keeps_its_name() -> None:
