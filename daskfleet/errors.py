@@ -122,3 +122,7 @@ class HealthError(DaskfleetError):
 
 class LabError(DaskfleetError):
     """The local lab fleet could not be brought up, inspected or torn down."""
+
+
+class UpgradeError(DaskfleetError):
+    """A rolling upgrade stopped: staging failed, no room, or a batch failed."""

@@ -68,10 +68,12 @@ def _register() -> None:
         logs,
         status,
         tunnel,
+        upgrade,
     )
 
     cli.add_command(inventory.inventory_command)
     cli.add_command(deploy.deploy_command)
+    cli.add_command(upgrade.upgrade_command)
     cli.add_command(hosts.ping_command)
     cli.add_command(hosts.facts_command)
     cli.add_command(lab.lab_group)

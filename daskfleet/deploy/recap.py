@@ -67,6 +67,8 @@ class Recap:
     #: Problems that belong to no single host (image build, health).
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Command-specific parts of the report (an upgrade's batches).
+    sections: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_hosts(cls, cluster: str, hosts: list[str], check: bool) -> Recap:
@@ -95,6 +97,7 @@ class Recap:
             "errors": list(self.errors),
             "health": _health_dict(self.health),
             "plan": self.plan.to_dict() if self.plan else None,
+            **self.sections,
         }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from daskfleet.containers import apply_action, observe_containers, stop_restarting
 from daskfleet.deploy.context import DeployContext
@@ -32,7 +32,7 @@ from daskfleet.images import (
 from daskfleet.inventory.model import Host
 from daskfleet.plan import Action, Observed, plan_deploy
 from daskfleet.retire import retire_hosts
-from daskfleet.specs import ImageRef, scheduler_address
+from daskfleet.specs import ContainerSpec, ImageRef, scheduler_address
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,22 @@ def _apply(ctx: DeployContext, chosen: Callable[[Action], bool]) -> None:
 def _describe(action: Action) -> str:
     reasons = f" ({'; '.join(action.reasons)})" if action.reasons else ""
     return f"{action.kind} {action.name}{reasons}"
+
+
+def expected_workers(specs: Iterable[ContainerSpec]) -> list[ExpectedWorker]:
+    """The Dask workers these containers should register, as health sees them."""
+    return [
+        ExpectedWorker(
+            name,
+            spec.host,
+            spec.workers.nthreads,
+            spec.workers.memory_limit,
+            spec.workers.resources,
+        )
+        for spec in specs
+        if spec.workers is not None
+        for name in spec.worker_names
+    ]
 
 
 def health(ctx: DeployContext) -> None:

@@ -131,9 +131,17 @@ def image_repository(cluster: str) -> str:
 
 
 def build_image(
-    client: Any, request: BuildRequest, *, cache_dir: Path | None = None
+    client: Any,
+    request: BuildRequest,
+    *,
+    cache_dir: Path | None = None,
+    force: bool = False,
 ) -> BuiltImage:
-    """Build the image unless its tag already exists; raise ImageError if not."""
+    """Build the image unless its tag already exists; raise ImageError if not.
+
+    ``force`` builds even then (Docker's layer cache still applies), for
+    changes the tag cannot see, such as a base image updated in place.
+    """
     started = time.monotonic()
     base_id = _base_image_id(client, request.base)
     wheelhouse = ensure_wheelhouse(
@@ -143,7 +151,7 @@ def build_image(
     )
     tag = image_tag(request, base_id, wheel_names(wheelhouse))
 
-    existing = _get_image(client, tag)
+    existing = None if force else _get_image(client, tag)
     if existing is not None:
         logger.info("image %s is up to date, nothing to build", tag)
         return _built(existing, tag, request, built=False, started=started)

@@ -1,0 +1,200 @@
+"""``daskfleet upgrade``: a new image to every worker, a batch at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from daskfleet.cli.deploy import (
+    TerminalEvents,
+    print_recap,
+    print_recap_errors,
+    recap_table,
+)
+from daskfleet.cli.hosts import (
+    accept_new_option,
+    connect_timeout_option,
+    inventory_argument,
+    json_option,
+)
+from daskfleet.cli.output import console, print_json
+from daskfleet.deploy import Recap
+from daskfleet.inventory import load_inventory
+from daskfleet.upgrade.run import UpgradeOptions, upgrade
+from daskfleet.upgrade.settings import Amount, UpgradeSettings
+
+
+class AmountType(click.ParamType[Amount]):
+    """A count like 2 or a percentage like 25%."""
+
+    name = "N|N%"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Amount:
+        if isinstance(value, Amount):
+            return value
+        try:
+            return Amount.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command("upgrade")
+@inventory_argument
+@click.option(
+    "--image",
+    "image_ref",
+    metavar="REF",
+    help="Roll out this image from the build daemon instead of building one.",
+)
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Build the image even if one with the same inputs exists.",
+)
+@click.option(
+    "--batch",
+    type=AmountType(),
+    help="Worker hosts replaced together (default 1, or the inventory's).",
+)
+@click.option(
+    "--canary",
+    type=click.IntRange(min=0),
+    help="Hosts in a first batch that must prove healthy before the rest.",
+)
+@click.option(
+    "--healthy-deadline",
+    type=click.FloatRange(min=1),
+    help="Seconds a new worker has to become healthy.",
+)
+@click.option(
+    "--min-healthy-time",
+    type=click.FloatRange(min=0),
+    help="Seconds a new batch must stay healthy before the next.",
+)
+@click.option(
+    "--max-failed",
+    type=AmountType(),
+    help="Worker hosts that may fail (rolled back) before the upgrade stops.",
+)
+@click.option(
+    "--no-rollback", is_flag=True, help="Leave a failed batch as it is, for inspection."
+)
+@click.option(
+    "--restart-cluster",
+    is_flag=True,
+    help="Allow replacing the scheduler too; in-memory results are lost.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Show the batches and what each will do; change nothing.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds for retiring and the final health check.",
+)
+@json_option
+@accept_new_option
+@connect_timeout_option
+def upgrade_command(
+    inventory_path: Path,
+    image_ref: str | None,
+    rebuild: bool,
+    check: bool,
+    no_rollback: bool,
+    restart_cluster: bool,
+    timeout: float | None,
+    as_json: bool,
+    accept_new_host_keys: bool,
+    connect_timeout: float,
+    **overrides: Any,
+) -> None:
+    """Upgrade the workers of the cluster in INVENTORY to a new image.
+
+    The image reaches every host first. Then, batch by batch, workers are
+    retired through the scheduler (the data they hold moves to the other
+    workers), replaced, and must prove healthy before the next batch
+    starts. A batch that fails is rolled back to its previous containers and
+    the upgrade stops with exit 1. A re-run continues an interrupted one.
+    """
+    if image_ref and rebuild:
+        raise click.UsageError("--image and --rebuild exclude each other")
+    inventory = load_inventory(inventory_path)
+    settings = _settings(inventory.upgrade, overrides, no_rollback)
+    options = UpgradeOptions(
+        settings=settings,
+        image=image_ref,
+        rebuild=rebuild,
+        restart_cluster=restart_cluster,
+        check=check,
+        timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys,
+        connect_timeout=connect_timeout,
+    )
+    if as_json or not console.is_terminal:
+        recap = upgrade(inventory, options)
+    else:
+        with TerminalEvents() as events:
+            recap = upgrade(inventory, options, events)
+    if as_json:
+        print_json(recap.to_dict())
+    else:
+        _print(recap)
+    if not recap.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _settings(
+    base: UpgradeSettings, overrides: dict[str, Any], no_rollback: bool
+) -> UpgradeSettings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if no_rollback:
+        given["rollback"] = False
+    return dataclasses.replace(base, **given)
+
+
+def _print(recap: Recap) -> None:
+    section = recap.sections.get("upgrade")
+    if section is not None:
+        console.print(batches_table(section))
+    if recap.check:
+        print_recap(recap)
+        return
+    console.print(recap_table(recap))
+    if not recap.ok:
+        print_recap_errors(recap)
+        console.print(
+            Text(f"upgrade of {recap.cluster} stopped", style="bold red")
+            + Text(f" after {recap.changed} change(s), {recap.seconds:.1f} s")
+        )
+        return
+    console.print(
+        Text(f"upgrade of {recap.cluster} done: ", style="bold green")
+        + Text(f"{recap.changed} containers replaced in {recap.seconds:.1f} s")
+    )
+
+
+def batches_table(section: dict[str, Any]) -> Table:
+    table = Table(title="batches", title_justify="left")
+    for header in ("batch", "hosts", "actions", "status", "seconds"):
+        table.add_column(header)
+    for batch in section["batches"]:
+        actions = "\n".join(
+            f"{a['kind']} {a['name']}"
+            + (f" ({'; '.join(a['reasons'])})" if a["reasons"] else "")
+            for a in batch["actions"]
+        )
+        label = f"{batch['batch']}" + (" canary" if batch["canary"] else "")
+        seconds = "-" if batch["seconds"] is None else f"{batch['seconds']:.1f}"
+        table.add_row(
+            label, ", ".join(batch["hosts"]), actions, batch["status"], seconds
+        )
+    if not section["batches"]:
+        table.add_row("-", "-", "no worker needs the new image", "-", "-")
+    return table
