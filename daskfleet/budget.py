@@ -18,6 +18,9 @@ here as a named constant.
 - Each worker's ``--memory-limit`` is the worker container's memory less a
   headroom (:data:`WORKER_HEADROOM_FRACTION`), divided by the number of
   workers, so Dask spills and pauses before the kernel's OOM killer acts.
+- A worker host with GPUs runs one worker container per GPU instead: the
+  CPU budget and the worker memory are split evenly between them, and each
+  is pinned to its share of the GPU's local CPUs (:mod:`daskfleet.cpusets`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Protocol
 
 from distributed.deploy.utils import nprocesses_nthreads
 
+from daskfleet.cpusets import split_cpusets
 from daskfleet.inventory.model import GpuRequest, Host
 from daskfleet.sizes import format_size
 
@@ -64,6 +68,8 @@ class GpuFacts(Protocol):
     def index(self) -> int: ...
     @property
     def uuid(self) -> str: ...
+    @property
+    def local_cpus(self) -> Sequence[int]: ...
 
 
 class HostFacts(Protocol):
@@ -95,10 +101,27 @@ class WorkerLayout:
     #: Bytes per worker process.
     memory_limit: int
     resources: Mapping[str, float] = field(default_factory=dict)
+    #: The GPU of a GPU worker (one process): its name is ``<host>-gpu<index>``.
+    gpu_index: int | None = None
 
     def names(self, host: str) -> tuple[str, ...]:
         """``<host>-<i>`` for each process, ``i`` from 0."""
+        if self.gpu_index is not None:
+            return (f"{host}-gpu{self.gpu_index}",)
         return tuple(f"{host}-{i}" for i in range(self.nworkers))
+
+
+@dataclass(frozen=True)
+class GpuWorkerBudget:
+    """The worker container of one GPU: its GPU, CPUs and memory."""
+
+    index: int
+    uuid: str
+    cpuset: tuple[int, ...]
+    #: The container's CPU cap and memory limit.
+    cpus: float
+    memory: int
+    layout: WorkerLayout
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,10 @@ class HostBudget:
     #: How many GPUs the inventory asks for, and entries the host lacks.
     gpus_requested: int
     unknown_gpus: tuple[int | str, ...]
+    #: The one worker container's processes; None on GPU hosts (see below).
     workers: WorkerLayout | None
+    #: One worker container per GPU on a worker host with GPUs.
+    gpu_workers: tuple[GpuWorkerBudget, ...] = ()
 
 
 def plan_budget(host: Host, facts: HostFacts) -> HostBudget:
@@ -135,9 +161,22 @@ def plan_budget(host: Host, facts: HostFacts) -> HostBudget:
     worker_memory = memory - scheduler_memory if host.is_worker else 0
 
     gpus, requested, unknown = _select_gpus(host.gpus, facts.gpus)
-    layout = _worker_layout(host, cpus, worker_memory) if host.is_worker else None
+    layout: WorkerLayout | None = None
+    per_gpu: tuple[GpuWorkerBudget, ...] = ()
+    if host.is_worker and gpus:
+        per_gpu = _gpu_workers(host, facts, gpus, cpus, worker_memory)
+    elif host.is_worker:
+        layout = _worker_layout(host, cpus, worker_memory)
     return HostBudget(
-        cpus, memory, scheduler_memory, worker_memory, gpus, requested, unknown, layout
+        cpus,
+        memory,
+        scheduler_memory,
+        worker_memory,
+        gpus,
+        requested,
+        unknown,
+        layout,
+        per_gpu,
     )
 
 
@@ -187,9 +226,15 @@ def _gpu_problem(
 def _worker_memory_problem(
     path: str, host: Host, facts: HostFacts, budget: HostBudget
 ) -> str | None:
-    layout = budget.workers
+    layouts = [budget.workers] if budget.workers else []
+    layouts += [g.layout for g in budget.gpu_workers]
+    layout = min(layouts, key=lambda x: x.memory_limit, default=None)
     if layout is None or layout.memory_limit >= WORKER_MIN_MEMORY:
         return None
+    if layout.gpu_index is not None:
+        each = format_size(max(layout.memory_limit, 0))
+        minimum = format_size(WORKER_MIN_MEMORY)
+        return f"{host.name}: each of {len(budget.gpu_workers)} GPU workers would get {each} of memory, less than the minimum {minimum}; raise {_setting(host, 'memory')} or use fewer GPUs ({_setting(host, 'gpus')}) in {path}"
     each = format_size(max(layout.memory_limit, 0))
     minimum = format_size(WORKER_MIN_MEMORY)
     memory, nworkers = _setting(host, "memory"), _setting(host, "nworkers")
@@ -205,15 +250,40 @@ def _worker_layout(host: Host, cpus: float, memory: int) -> WorkerLayout:
     else:
         nworkers = _dask_auto_nworkers(cores)
     nthreads = host.nthreads or max(1, cores // nworkers)
+    memory_limit = _per_worker_memory(memory, nworkers)
+    return WorkerLayout(nworkers, nthreads, memory_limit, dict(host.resources))
 
+
+def _per_worker_memory(memory: int, nworkers: int) -> int:
+    """A container's memory less the headroom, split between its workers."""
     headroom = _bounded_share(
         memory,
         WORKER_HEADROOM_FRACTION,
         WORKER_HEADROOM_MIN,
         WORKER_HEADROOM_CAP_FRACTION,
     )
-    memory_limit = (memory - headroom) // nworkers
-    return WorkerLayout(nworkers, nthreads, memory_limit, dict(host.resources))
+    return (memory - headroom) // nworkers
+
+
+def _gpu_workers(
+    host: Host, facts: HostFacts, uuids: tuple[str, ...], cpus: float, memory: int
+) -> tuple[GpuWorkerBudget, ...]:
+    """One worker per chosen GPU, pinned near it; CPUs and memory split evenly."""
+    chosen = [g for g in facts.gpus if g.uuid in uuids]
+    cpusets = split_cpusets({g.index: g.local_cpus for g in chosen}, facts.cpus)
+    share_cpus, share_memory = cpus / len(chosen), memory // len(chosen)
+    resources = {**host.resources, "GPU": 1.0}
+    result = []
+    for gpu in chosen:
+        cpuset = cpusets[gpu.index]
+        cap = min(share_cpus, len(cpuset))
+        nthreads = host.nthreads or max(1, math.floor(cap))
+        limit = _per_worker_memory(share_memory, 1)
+        layout = WorkerLayout(1, nthreads, limit, resources, gpu_index=gpu.index)
+        result.append(
+            GpuWorkerBudget(gpu.index, gpu.uuid, cpuset, cap, share_memory, layout)
+        )
+    return tuple(result)
 
 
 def _dask_auto_nworkers(cores: int) -> int:

@@ -11,6 +11,8 @@ commands, labels and Docker settings, and hashes them.
 - Worker names are always ``<host>-<i>``, ``i`` from 0: Dask appends ``-<i>``
   to ``--name`` only when ``--nworkers`` is above 1, so a single worker is
   given ``--name <host>-0`` outright.
+- A worker host with GPUs gets one worker container per GPU instead, named
+  ``daskfleet-<cluster>-worker-<host>-gpu<index>`` (:mod:`daskfleet.gpuworkers`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from daskfleet.budget import (
+    GpuWorkerBudget,
     HostBudget,
     HostFacts,
     WorkerLayout,
@@ -30,8 +33,20 @@ from daskfleet.budget import (
     format_number,
     plan_budget,
 )
+from daskfleet.cpusets import format_cpuset
 from daskfleet.errors import PlanError
+from daskfleet.gpuworkers import (
+    GPU_ENVIRONMENT,
+    LABEL_GPU,
+    gpu_container_name,
+    gpu_worker_kind,
+    gpu_worker_parts,
+    gpu_worker_problems,
+)
 from daskfleet.inventory.model import Host, Inventory, Role, Volume
+
+#: What a container does: the inventory's roles, and the optional notebook.
+ContainerRole = Literal["scheduler", "worker", "notebook"]
 
 NETWORK_MODE = "host"
 RESTART_POLICY = "unless-stopped"
@@ -64,7 +79,7 @@ class ContainerSpec:
 
     name: str
     host: str
-    role: Role
+    role: ContainerRole
     image: str
     command: tuple[str, ...]
     environment: Mapping[str, str]
@@ -77,6 +92,8 @@ class ContainerSpec:
     workers: WorkerLayout | None = None
     #: What the hash records instead of the image ID, when not the ID itself.
     image_key: str | None = None
+    #: CPUs the container is pinned to (``0-3,8``); empty: not pinned.
+    cpuset: str = ""
 
     @cached_property
     def spec_hash(self) -> str:
@@ -115,6 +132,8 @@ class ContainerSpec:
             "mem_limit": self.memory,
             "volumes": docker_volumes(self.volumes),
             "device_requests": device_requests(self.gpus),
+            # Only when pinned, so unpinned containers keep their hashes.
+            **({"cpuset_cpus": self.cpuset} if self.cpuset else {}),
         }
 
 
@@ -186,7 +205,7 @@ def _placement_problems(
         for key in sorted(host.labels)
         if key.startswith(LABEL_PREFIX)
     ]
-    return problems
+    return problems + gpu_worker_problems(path, host, image.labels)
 
 
 def format_resources(resources: Mapping[str, float]) -> str:
@@ -200,7 +219,70 @@ def _host_specs(
     roles: list[Role] = ["scheduler"] if host.is_scheduler else []
     if budget.workers is not None:
         roles.append("worker")
-    return [_spec(inventory, host, role, budget, image) for role in roles]
+    specs = [_spec(inventory, host, role, budget, image) for role in roles]
+    specs += [_gpu_spec(inventory, host, gpu, image) for gpu in budget.gpu_workers]
+    return specs
+
+
+def _gpu_spec(
+    inventory: Inventory, host: Host, gpu: GpuWorkerBudget, image: ImageRef
+) -> ContainerSpec:
+    """The worker container of one GPU: pinned, with that GPU alone."""
+    kind = gpu_worker_kind(host, image.labels)
+    resources = format_resources(gpu.layout.resources)
+    command, details = gpu_worker_parts(
+        kind, scheduler_address(inventory), host, gpu, resources
+    )
+    summary = _summary(details, image.id, gpu.cpus, gpu.memory, (gpu.uuid,), host)
+    labels = {**_labels(inventory, host, "worker", summary), LABEL_GPU: gpu.uuid}
+    return ContainerSpec(
+        name=gpu_container_name(inventory.cluster, host.name, gpu.index),
+        host=host.name,
+        role="worker",
+        image=image.id,
+        command=command,
+        environment={**GPU_ENVIRONMENT, **host.env},
+        labels=labels,
+        cpus=gpu.cpus,
+        memory=gpu.memory,
+        volumes=host.volumes,
+        gpus=(gpu.uuid,),
+        workers=gpu.layout,
+        cpuset=format_cpuset(gpu.cpuset),
+    )
+
+
+def _summary(
+    details: Mapping[str, Any],
+    image: str,
+    cpus: float,
+    memory: int,
+    gpus: Sequence[str],
+    host: Host,
+) -> dict[str, Any]:
+    """The settings worth naming when a container is replaced."""
+    return {
+        **details,
+        "image": image,
+        "cpus": cpus,
+        "memory": memory,
+        "gpus": list(gpus),
+        "volumes": [str(v) for v in host.volumes],
+        "env": sorted(host.env),
+        "labels": dict(host.labels),
+    }
+
+
+def _labels(
+    inventory: Inventory, host: Host, role: Role, summary: Mapping[str, Any]
+) -> dict[str, str]:
+    return {
+        **host.labels,
+        LABEL_CLUSTER: inventory.cluster,
+        LABEL_ROLE: role,
+        LABEL_HOST: host.name,
+        LABEL_SPEC: json.dumps(summary, sort_keys=True, separators=(",", ":")),
+    }
 
 
 def _spec(
@@ -215,23 +297,8 @@ def _spec(
     gpus = budget.gpus if is_worker else ()
 
     image_key = None if is_worker else scheduler_image_key(image)
-    summary = {
-        **details,
-        "image": image_key or image.id,
-        "cpus": budget.cpus,
-        "memory": memory,
-        "gpus": list(gpus),
-        "volumes": [str(v) for v in host.volumes],
-        "env": sorted(host.env),
-        "labels": dict(host.labels),
-    }
-    labels = {
-        **host.labels,
-        LABEL_CLUSTER: inventory.cluster,
-        LABEL_ROLE: role,
-        LABEL_HOST: host.name,
-        LABEL_SPEC: json.dumps(summary, sort_keys=True, separators=(",", ":")),
-    }
+    summary = _summary(details, image_key or image.id, budget.cpus, memory, gpus, host)
+    labels = _labels(inventory, host, role, summary)
     if is_worker:
         name = worker_container_name(inventory.cluster, host.name)
     else:

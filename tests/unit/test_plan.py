@@ -15,6 +15,7 @@ import yaml
 from daskfleet.budget import HostFacts
 from daskfleet.errors import PlanError
 from daskfleet.facts import Facts, Gpu
+from daskfleet.gpufacts import parse_cpu_list
 from daskfleet.inventory.model import Host, Inventory, Volume
 from daskfleet.plan import Observed, ObservedContainer, Plan, plan_deploy
 from daskfleet.sizes import parse_size
@@ -58,8 +59,9 @@ def volume(text: str) -> Volume:
 
 def make_host(name: str, raw: Mapping[str, Any]) -> Host:
     fields = dict(raw)
-    if "memory" in fields:
-        fields["memory"] = parse_size(fields["memory"])
+    for size in ("memory", "rmm_pool_size", "device_memory_limit"):
+        if size in fields:
+            fields[size] = parse_size(fields[size])
     if isinstance(fields.get("gpus"), list):
         fields["gpus"] = tuple(fields["gpus"])
     fields["roles"] = tuple(fields.get("roles", ["worker"]))
@@ -69,7 +71,13 @@ def make_host(name: str, raw: Mapping[str, Any]) -> Host:
 
 def make_facts(name: str, raw: Mapping[str, Any]) -> Facts:
     gpus = tuple(
-        Gpu(g["index"], g["uuid"], g["name"], parse_size(g["memory"]))
+        Gpu(
+            g["index"],
+            g["uuid"],
+            g["name"],
+            parse_size(g["memory"]),
+            local_cpus=parse_cpu_list(g.get("local_cpus", "")),
+        )
         for g in raw.get("gpus", [])
     )
     return Facts(
@@ -124,7 +132,7 @@ def labels_of(spec: ContainerSpec) -> dict[str, str]:
 
 
 def spec_cases() -> list[str]:
-    return ["fleet", "solo"]
+    return ["fleet", "solo", "gpu"]
 
 
 @pytest.mark.parametrize("name", spec_cases())
