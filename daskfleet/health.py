@@ -3,7 +3,8 @@
 The checks: every planned worker is registered under its name with the
 planned threads, memory limit and resources; no unexpected worker is there;
 client, scheduler and workers agree on the versions that matter; a probe
-task runs on each worker; the scheduler's HTTP ``/health`` answers.
+task runs on each worker, and a GPU worker sees its own GPU and no other;
+the scheduler's HTTP ``/health`` answers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class ExpectedWorker:
     nthreads: int
     memory_limit: int
     resources: Mapping[str, float] = field(default_factory=dict)
+    #: UUID of the one GPU the worker must see; None for a CPU worker.
+    gpu: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def check_health(
     with client:
         workers = _wait_for_workers(client, expected, timeout)
         checks = [_check_worker(w, workers) for w in expected]
-        checks = _probe(client, checks)
+        checks = _probe(client, checks, {w.name: w.gpu for w in expected})
         known = {w.name for w in expected}
         known |= set(workers_of_hosts(workers, tolerated_hosts).values())
         unexpected = sorted(
@@ -175,7 +178,9 @@ def _check_worker(
     return WorkerCheck(want.name, want.host, address, tuple(problems))
 
 
-def _probe(client: Client, checks: list[WorkerCheck]) -> list[WorkerCheck]:
+def _probe(
+    client: Client, checks: list[WorkerCheck], gpus: Mapping[str, str | None]
+) -> list[WorkerCheck]:
     futures = {
         c.name: client.submit(
             make_probe(),
@@ -199,13 +204,28 @@ def _probe(client: Client, checks: list[WorkerCheck]) -> list[WorkerCheck]:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             problem = f"probe task failed: {type(exc).__name__}: {first_line}"
         else:
-            problem = "" if answer == check.name else f"probe ran on {answer}"
+            problem = probe_problem(check.name, gpus.get(check.name), answer)
         if problem:
             check = WorkerCheck(
                 check.name, check.host, check.address, (*check.problems, problem)
             )
         result.append(check)
     return result
+
+
+def probe_problem(name: str, gpu: str | None, answer: Mapping[str, str]) -> str:
+    """What is wrong with a probe's answer; empty when nothing."""
+    if answer.get("name") != name:
+        return f"probe ran on {answer.get('name')}"
+    if gpu is None:
+        return ""
+    text = answer.get("gpus", "")
+    seen = [g.strip() for g in text.split(",") if g.strip() not in ("", "void")]
+    if not seen:
+        return f"sees no GPU, planned {gpu}"
+    if seen != [gpu]:
+        return f"sees GPU {', '.join(seen)}, planned only {gpu}"
+    return ""
 
 
 def _check_versions(client: Client) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from daskfleet.cpusets import format_cpuset, split_cpusets
 from daskfleet.errors import PlanError
 from daskfleet.facts import Facts, Gpu
 from daskfleet.gpuworkers import DASK_CUDA_LABEL, gpu_worker_kind
+from daskfleet.health import probe_problem
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.retire import worker_name_pattern
 from daskfleet.specs import ImageRef, build_specs
@@ -133,3 +134,30 @@ def test_retire_and_health_know_gpu_worker_names() -> None:
     assert pattern.fullmatch("g-0")
     assert not pattern.fullmatch("g-gpu")
     assert not worker_name_pattern("g").fullmatch("g2-gpu0")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "answer", "problem"),
+    [
+        (None, {"name": "w-0", "gpus": ""}, ""),
+        ("GPU-1", {"name": "w-gpu1", "gpus": "GPU-1"}, ""),
+        ("GPU-1", {"name": "w-gpu1", "gpus": ""}, "sees no GPU, planned GPU-1"),
+        ("GPU-1", {"name": "w-gpu1", "gpus": "void"}, "sees no GPU, planned GPU-1"),
+        (
+            "GPU-1",
+            {"name": "w-gpu1", "gpus": "GPU-1,GPU-2"},
+            "sees GPU GPU-1, GPU-2, planned only GPU-1",
+        ),
+        (
+            "GPU-1",
+            {"name": "w-gpu1", "gpus": "all"},
+            "sees GPU all, planned only GPU-1",
+        ),
+        ("GPU-1", {"name": "w-gpu2", "gpus": "GPU-1"}, "probe ran on w-gpu2"),
+    ],
+)
+def test_probe_answers_about_gpus(
+    gpu: str | None, answer: dict[str, str], problem: str
+) -> None:
+    name = "w-0" if gpu is None else "w-gpu1"
+    assert probe_problem(name, gpu, answer) == problem
