@@ -18,6 +18,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_DOCKERFILE = Path(__file__).resolve().parents[2] / "images" / "Dockerfile"
+#: The GPU image's recipe: the same venv on a CUDA base (``image.kind: gpu``).
+GPU_DOCKERFILE = DEFAULT_DOCKERFILE.with_name("Dockerfile.gpu")
+DEFAULT_GPU_BASE = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
 BUILD_LOG_TAIL = 25
 SAVE_CHUNK = 1 << 20
 #: Saved archives (hundreds of MB each) kept on the controller; older ones
@@ -62,12 +66,14 @@ class BuildRequest:
     def from_inventory(cls, inventory: Inventory) -> BuildRequest:
         settings = inventory.image
         versions = controller_versions()
-        base = settings.base or default_base(versions)
+        gpu = inventory.image_kind == "gpu"
+        base = settings.base or (DEFAULT_GPU_BASE if gpu else default_base(versions))
         return cls(
             inventory.cluster,
             base,
             settings.packages,
             versions,
+            dockerfile=GPU_DOCKERFILE if gpu else DEFAULT_DOCKERFILE,
             builder=settings.builder,
         )
 
@@ -90,6 +96,8 @@ class BuiltImage:
     #: False when an image with this tag existed and nothing was built.
     built: bool
     seconds: float
+    #: The image's labels (versions, and dask-cuda's in a GPU image).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def default_base(versions: Versions) -> str:
@@ -164,10 +172,10 @@ def build_image(
             # next build reuses its venv and the venv layer stays the same.
             context.seek(0)
             stage_tag = tag.replace(":", f"-{INSTALL_STAGE}:", 1)
-            args = _build_args(request)
+            args = _build_args(request, wheelhouse)
             _run_build(client, context, stage_tag, args, target=INSTALL_STAGE)
         context.seek(0)
-        _run_build(client, context, tag, _build_args(request))
+        _run_build(client, context, tag, _build_args(request, wheelhouse))
     image = _get_image(client, tag)
     if image is None:
         raise ImageError(f"the build reported success but image {tag} is missing")
@@ -242,10 +250,10 @@ def _get_image(client: Any, reference: str) -> Any | None:
         ) from exc
 
 
-def _build_args(request: BuildRequest) -> dict[str, str]:
+def _build_args(request: BuildRequest, wheelhouse: Path) -> dict[str, str]:
     versions = request.versions
     extras = request.requirements()[len(versions.pins()) :]
-    return {
+    args = {
         "BASE": request.base,
         "PYTHON": versions.python,
         "DASK": versions.dask,
@@ -254,6 +262,18 @@ def _build_args(request: BuildRequest) -> dict[str, str]:
         "MSGPACK": versions.msgpack,
         "PACKAGES": " ".join(extras),
     }
+    if "ARG DASK_CUDA" in request.dockerfile.read_text():  # the GPU image
+        args["DASK_CUDA"] = wheel_version(wheel_names(wheelhouse), "dask_cuda")
+    return args
+
+
+def wheel_version(wheels: tuple[str, ...], project: str) -> str:
+    """The version of ``project`` among wheel file names; empty if absent."""
+    prefix = f"{project}-"
+    found = [
+        w.removeprefix(prefix).split("-")[0] for w in wheels if w.startswith(prefix)
+    ]
+    return found[0] if found else ""
 
 
 def _write_context(out: IO[bytes], dockerfile: Path, wheelhouse: Path) -> None:
@@ -344,4 +364,5 @@ def _built(
         versions=request.versions,
         built=built,
         seconds=time.monotonic() - started,
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
     )

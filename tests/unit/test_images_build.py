@@ -8,8 +8,12 @@ import os
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from daskfleet.images.build import (
     DEFAULT_DOCKERFILE,
+    DEFAULT_GPU_BASE,
+    GPU_DOCKERFILE,
     BuildRequest,
     _build_args,
     _write_context,
@@ -17,6 +21,7 @@ from daskfleet.images.build import (
     evict_archives,
     image_repository,
     image_tag,
+    wheel_version,
 )
 from daskfleet.images.versions import Versions
 from daskfleet.images.wheelhouse import wheelhouse_key
@@ -71,7 +76,7 @@ def test_tag_changes_with_every_input(tmp_path: Path) -> None:
 
 
 def test_build_args_carry_versions_and_extras(tmp_path: Path) -> None:
-    args = _build_args(_request(tmp_path))
+    args = _build_args(_request(tmp_path), tmp_path)
     assert args["DASK"] == "2024.8.0"
     assert args["PYTHON"] == "3.11"
     assert args["BASE"] == "base:1"
@@ -79,10 +84,31 @@ def test_build_args_carry_versions_and_extras(tmp_path: Path) -> None:
     assert "dask" not in args["PACKAGES"]
 
 
-def test_every_build_arg_is_declared_in_the_dockerfile(tmp_path: Path) -> None:
-    text = DEFAULT_DOCKERFILE.read_text()
-    for name in _build_args(_request(tmp_path)):
+@pytest.mark.parametrize("dockerfile", [DEFAULT_DOCKERFILE, GPU_DOCKERFILE])
+def test_every_build_arg_is_declared_in_the_dockerfile(
+    tmp_path: Path, dockerfile: Path
+) -> None:
+    text = dockerfile.read_text()
+    for name in _build_args(_request(tmp_path, dockerfile=dockerfile), tmp_path):
         assert f"ARG {name}" in text
+
+
+def test_gpu_image_records_the_dask_cuda_wheel(tmp_path: Path) -> None:
+    (tmp_path / "dask_cuda-26.10.0-py3-none-any.whl").write_bytes(b"wheel")
+    args = _build_args(_request(tmp_path, dockerfile=GPU_DOCKERFILE), tmp_path)
+    assert args["DASK_CUDA"] == "26.10.0"
+    assert "DASK_CUDA" not in _build_args(_request(tmp_path), tmp_path)
+    assert wheel_version(("dask-1.whl",), "dask_cuda") == ""
+
+
+def test_gpu_hosts_make_a_gpu_image_unless_told_otherwise() -> None:
+    gpu = Host("h2", "10.0.0.2", gpus="all")
+    hosts = {"h1": Host("h1", "10.0.0.1", roles=("scheduler",)), "h2": gpu}
+    request = BuildRequest.from_inventory(Inventory("inv.yml", "lab", hosts))
+    assert (request.dockerfile, request.base) == (GPU_DOCKERFILE, DEFAULT_GPU_BASE)
+    cpu = ImageSettings(kind="cpu")
+    request = BuildRequest.from_inventory(Inventory("i", "lab", hosts, image=cpu))
+    assert request.dockerfile == DEFAULT_DOCKERFILE
 
 
 def test_context_is_byte_identical_across_writes(tmp_path: Path) -> None:
