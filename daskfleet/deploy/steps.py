@@ -108,7 +108,8 @@ def plan(ctx: DeployContext) -> None:
 
 def image_ref(image: BuiltImage) -> ImageRef:
     """What the planner needs to know of a built image."""
-    return ImageRef(image.id, image.tag, image.architecture, image.versions.labels())
+    labels = {**image.labels, **image.versions.labels()}
+    return ImageRef(image.id, image.tag, image.architecture, labels)
 
 
 def ship(ctx: DeployContext) -> None:
@@ -201,6 +202,7 @@ def expected_workers(specs: Iterable[ContainerSpec]) -> list[ExpectedWorker]:
             spec.workers.nthreads,
             spec.workers.memory_limit,
             spec.workers.resources,
+            spec.gpus[0] if spec.gpus else None,
         )
         for spec in specs
         if spec.workers is not None
@@ -220,6 +222,7 @@ def health(ctx: DeployContext) -> None:
             spec.workers.nthreads,
             spec.workers.memory_limit,
             spec.workers.resources,
+            spec.gpus[0] if spec.gpus else None,
         )
         for spec in ctx.plan.specs
         if spec.workers is not None and spec.host in planned
