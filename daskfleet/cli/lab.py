@@ -67,19 +67,29 @@ def lab_group() -> None:
 )
 @name_option
 @click.option("--subnet", help="IPv4 /24 or larger [default: derived from name].")
+@click.option(
+    "--gpus",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Simulated GPUs on host 2 (stand-ins for nvidia-smi and the container hook).",
+)
 def up_command(
-    count: int, inventory: Path | None, name: str, subnet: str | None
+    count: int, inventory: Path | None, name: str, subnet: str | None, gpus: int
 ) -> None:
     """Bring the lab up, or repair it; safe to re-run."""
     config = saved_config(name, _subnet(subnet))
     inventory = inventory or Path("inventories") / f"{name}.yml"
     started = time.monotonic()
     with console.status(f"bringing lab {name} up", spinner="dots"):
-        state = lab_up(config, count, inventory)
+        state = lab_up(config, count, inventory, gpus=gpus)
     elapsed = time.monotonic() - started
     console.print(f"lab [bold]{name}[/] up: {len(state.hosts)} hosts ({elapsed:.1f} s)")
     for host in state.hosts:
-        console.print(f"  {host.name}  {host.address}  unix://{host.docker_socket}")
+        extra = f"  {host.gpus} simulated GPUs" if host.gpus else ""
+        console.print(
+            f"  {host.name}  {host.address}  unix://{host.docker_socket}{extra}"
+        )
     console.print(f"  build daemon  unix://{state.build_socket}")
     console.print(f"  inventory     {state.inventory_path}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import time
@@ -15,6 +16,7 @@ from daskfleet.errors import LabError
 from daskfleet.lab import baseimage, dockerd, keys, network, reaper, sshd
 from daskfleet.lab._proc import file_lock
 from daskfleet.lab.config import HostConfig, LabConfig
+from daskfleet.lab.gpu_standins import simulated_gpus, sync_standins
 from daskfleet.lab.mounts import mounts_under, unmount_under
 from daskfleet.lab.requirements import check_requirements
 from daskfleet.lab.state import LabHost, LabState, load_state, render_inventory
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: The host given simulated GPUs: the first worker host.
+GPU_HOST_INDEX = 2
 
 
 def _parallel(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -33,11 +38,21 @@ def _parallel(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return list(pool.map(func, items))
 
 
-def lab_up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
-    """Bring ``config``'s lab to ``hosts`` running hosts; safe to re-run."""
+def lab_up(
+    config: LabConfig, hosts: int, inventory_path: Path, gpus: int = 0
+) -> LabState:
+    """Bring ``config``'s lab to ``hosts`` running hosts; safe to re-run.
+
+    With ``gpus``, host 2 gets that many simulated GPUs; without, none has any.
+    """
+    if gpus < 0 or (gpus and hosts < GPU_HOST_INDEX):
+        raise LabError(
+            f"simulated GPUs go to host {GPU_HOST_INDEX}: a lab with {gpus} GPUs needs at least {GPU_HOST_INDEX} hosts",
+            hint=f"daskfleet lab up --hosts 3 --gpus {max(gpus, 1)}",
+        )
     check_requirements()
     with file_lock(_lock_path(config)):
-        return _up(config, hosts, inventory_path)
+        return _up(config, hosts, inventory_path, gpus)
 
 
 def _lock_path(config: LabConfig) -> Path:
@@ -45,7 +60,7 @@ def _lock_path(config: LabConfig) -> Path:
     return config.root.parent / f".{config.name}.lock"
 
 
-def _up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
+def _up(config: LabConfig, hosts: int, inventory_path: Path, gpus: int) -> LabState:
     started = time.monotonic()
     wanted = config.hosts(hosts)
     logger.info("lab %s: %d hosts in %s", config.name, hosts, config.network)
@@ -53,6 +68,7 @@ def _up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
 
     for host in wanted:
         host.bin_dir.mkdir(parents=True, exist_ok=True)
+    _sync_gpus(wanted, gpus)
     network.ensure_bridge(config)
     for host in wanted:
         network.ensure_host_network(config, host)
@@ -70,19 +86,36 @@ def _up(config: LabConfig, hosts: int, inventory_path: Path) -> LabState:
     _parallel(dockerd.wait_ready, specs)
     baseimage.import_base_image(tarball, config.build_socket)
 
-    state = _write_state(config, wanted, inventory_path)
+    state = _write_state(config, wanted, inventory_path, gpus)
     logger.info("lab %s up in %.1f s", config.name, time.monotonic() - started)
     return state
 
 
+def _sync_gpus(hosts: list[HostConfig], gpus: int) -> None:
+    """Stand-ins for ``gpus`` simulated GPUs on host 2, none elsewhere.
+
+    dockerd looks for the container hook only when it starts: a host whose
+    stand-ins changed has its dockerd stopped, so that it starts afresh.
+    """
+    cpus = os.cpu_count() or 1
+    for host in hosts:
+        count = gpus if host.index == GPU_HOST_INDEX else 0
+        if sync_standins(host.bin_dir, simulated_gpus(host.name, count, cpus)):
+            logger.info("%s: %d simulated GPUs", host.name, count)
+            dockerd.stop(dockerd.host_daemon(host))
+
+
 def _write_state(
-    config: LabConfig, hosts: list[HostConfig], inventory_path: Path
+    config: LabConfig, hosts: list[HostConfig], inventory_path: Path, gpus: int
 ) -> LabState:
+    def gpus_of(host: HostConfig) -> int:
+        return gpus if host.index == GPU_HOST_INDEX else 0
+
     state = LabState(
         name=config.name,
         subnet=str(config.network),
         state_dir=config.root,
-        hosts=tuple(LabHost.from_config(h) for h in hosts),
+        hosts=tuple(LabHost.from_config(h, gpus_of(h)) for h in hosts),
         key_path=config.key_path,
         known_hosts=config.known_hosts,
         build_socket=config.build_socket,
