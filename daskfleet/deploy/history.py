@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from daskfleet.inventory.model import Host
+from daskfleet.paths import state_dir as state_dir  # re-exported for callers
 
 logger = logging.getLogger(__name__)
 
 _FIELDS = ("address", "user", "port", "identity_file", "known_hosts")
-
-
-def state_dir() -> Path:
-    """``$DASKFLEET_STATE_DIR``, else ``$XDG_STATE_HOME/daskfleet``."""
-    explicit = os.environ.get("DASKFLEET_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "daskfleet"
 
 
 def _path(cluster: str) -> Path:
