@@ -43,8 +43,8 @@ class Location:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-class InventoryError(DaskfleetError):
-    """The inventory file cannot be read or does not validate."""
+class LocatedError(DaskfleetError):
+    """An error in a user's file, named by file, line and key path."""
 
     exit_code = 2
 
@@ -58,10 +58,20 @@ class InventoryError(DaskfleetError):
     ) -> None:
         self.location = location
         self.key_path = key_path
+        #: The message without the place, to carry over into another error.
+        self.detail = message
         where = str(location)
         if key_path:
             where = f"{where}: {key_path}"
         super().__init__(f"{where}: {message}", hint=hint)
+
+
+class InventoryError(LocatedError):
+    """The inventory file cannot be read or does not validate."""
+
+
+class PlaybookError(LocatedError):
+    """A playbook cannot be read, does not validate, or a template fails."""
 
 
 class HostError(DaskfleetError):
