@@ -30,6 +30,12 @@ from typing import Any, Literal
 
 from daskfleet.budget import HostFacts, format_number
 from daskfleet.inventory.model import Inventory
+from daskfleet.notebook import (
+    NOTEBOOK_ROLE,
+    NotebookImage,
+    add_notebook_spec,
+    leaves_notebook_alone,
+)
 from daskfleet.sizes import format_size
 from daskfleet.specs import (
     LABEL_CLUSTER,
@@ -178,19 +184,24 @@ def plan_deploy(
     facts: Mapping[str, HostFacts],
     observed: Mapping[str, Observed],
     image: ImageRef,
+    notebook: NotebookImage | None = None,
 ) -> Plan:
     """Actions that bring every host with facts to the wanted containers.
 
-    A host missing from ``observed`` counts as having nothing. Raises
+    A host missing from ``observed`` counts as having nothing. Without a
+    ``notebook`` image the inventory's notebook container is left as it
+    is; with one it is planned like the others. Raises
     :class:`~daskfleet.errors.PlanError` when the cluster does not fit.
     """
     wanted = build_specs(inventory, facts, image)
+    add_notebook_spec(wanted, inventory, notebook)
+    skipped = (NOTEBOOK_ROLE,) if leaves_notebook_alone(inventory, notebook) else ()
     hosts = [*wanted, *(h for h in observed if h not in wanted)]
     actions = {
         host: plan_host(
             host,
             wanted.get(host, []),
-            _cluster_containers(observed.get(host), inventory.cluster),
+            _cluster_containers(observed.get(host), inventory.cluster, skipped),
         )
         for host in hosts
     }
@@ -292,12 +303,14 @@ def _short(image: Any) -> str:
 
 
 def _cluster_containers(
-    observed: Observed | None, cluster: str
+    observed: Observed | None, cluster: str, skipped_roles: tuple[str, ...] = ()
 ) -> tuple[ObservedContainer, ...]:
     if observed is None:
         return ()
     return tuple(
-        c for c in observed.containers if c.labels.get(LABEL_CLUSTER) == cluster
+        c
+        for c in observed.containers
+        if c.labels.get(LABEL_CLUSTER) == cluster and c.role not in skipped_roles
     )
 
 

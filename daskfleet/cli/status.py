@@ -13,6 +13,7 @@ from rich.text import Text
 from daskfleet.cli.hosts import load_selected, ssh_options
 from daskfleet.cli.output import console, print_json
 from daskfleet.cli.watch import watch as watch_live
+from daskfleet.notebook import notebook_access
 from daskfleet.sizes import format_size
 from daskfleet.ssh import SSHFleet
 from daskfleet.status import ClusterStatus, HostStatus, WorkerStatus, cluster_status
@@ -36,6 +37,11 @@ HOST_STYLES = {"ok": "green", "degraded": "bold yellow", "unreachable": "bold re
     default=None,
     help="With --watch: stop after this many refreshes.",
 )
+@click.option(
+    "--show-token",
+    is_flag=True,
+    help="Show the notebook's login token (kept on this controller).",
+)
 def status_command(
     inventory_path: Path,
     limit: str | None,
@@ -45,6 +51,7 @@ def status_command(
     watch: bool,
     interval: float,
     count: int | None,
+    show_token: bool,
 ) -> None:
     """Show each host's cluster containers and the workers the scheduler sees.
 
@@ -56,6 +63,9 @@ def status_command(
     With --watch, one table of hosts, workers, memory and tasks (running,
     queued, results stored) is refreshed every --interval seconds until
     Ctrl-C (or --count refreshes), and the exit status is 0.
+
+    When the inventory has a notebook, its address is shown; its token only
+    with --show-token.
     """
     if watch and as_json:
         raise click.UsageError("--watch draws a table; leave out --json")
@@ -69,10 +79,11 @@ def status_command(
             _watch(lambda: cluster_status(inventory, hosts, fleet), interval, count)
             return
         status = cluster_status(inventory, hosts, fleet, timeout=connect_timeout)
+    access = notebook_access(inventory, with_token=show_token)
     if as_json:
-        print_json(status.to_dict())
+        print_json({**status.to_dict(), "notebook": access})
     else:
-        print_status(status)
+        print_status(status, access)
     if not status.ok:
         raise click.exceptions.Exit(1)
 
@@ -86,7 +97,25 @@ def _watch(
         console.print(Text("stopped watching", style="yellow"))
 
 
-def print_status(status: ClusterStatus) -> None:
+def _print_notebook(access: dict[str, str | None]) -> None:
+    if "token" not in access:
+        console.print(
+            Text(f"notebook   {access['url']}  ")
+            + Text("(--show-token for the login address)", style="dim")
+        )
+    elif access["token"] is None:
+        console.print(
+            f"notebook   {access['url']}  (no token on this controller: run daskfleet deploy)",
+            soft_wrap=True,
+        )
+    else:
+        url = f"{access['url']}?token={access['token']}"
+        console.print(f"notebook   {url}", soft_wrap=True)
+
+
+def print_status(
+    status: ClusterStatus, notebook: dict[str, str | None] | None = None
+) -> None:
     """Containers table, workers table, problems, then scheduler and verdict."""
     console.print(containers_table(status))
     if any(h.workers for h in status.hosts.values()):
@@ -95,6 +124,8 @@ def print_status(status: ClusterStatus) -> None:
         for line in _host_lines(host):
             console.print(Text(f"{name}: ", style="bold red") + Text(line))
     _print_scheduler(status)
+    if notebook is not None:
+        _print_notebook(notebook)
     for line in image_lines(status):
         console.print(line)
     hosts = status.hosts.values()

@@ -11,6 +11,7 @@ from daskfleet.deploy.recap import Recap
 from daskfleet.facts import Facts
 from daskfleet.images import BuiltImage, HostImages, ImageArchive
 from daskfleet.inventory.model import Host, Inventory
+from daskfleet.notebook import NotebookImage
 from daskfleet.plan import Observed, Plan
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.ssh import SSHFleet
@@ -72,6 +73,8 @@ class DeployContext:
     image: BuiltImage | None = None
     archive: ImageArchive | None = None
     plan: Plan | None = None
+    #: The notebook's image and token, when the inventory asks for one.
+    notebook: NotebookImage | None = None
 
     def healthy_hosts(self, names: Iterable[str] | None = None) -> list[Host]:
         """Selected hosts (or those named) with no failure recorded yet."""

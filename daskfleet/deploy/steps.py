@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 
+from daskfleet import notebook
 from daskfleet.containers import apply_action, observe_containers, stop_restarting
 from daskfleet.deploy.context import DeployContext
 from daskfleet.errors import DockerError
@@ -94,7 +95,10 @@ def plan(ctx: DeployContext) -> None:
     ctx.events.stage("plan")
     assert ctx.image is not None
     image = image_ref(ctx.image)
-    planned = plan_deploy(ctx.inventory, ctx.facts, ctx.observed, image)
+    ctx.notebook = notebook.prepare_notebook(ctx.inventory, ctx.image)
+    planned = plan_deploy(
+        ctx.inventory, ctx.facts, ctx.observed, image, notebook=ctx.notebook
+    )
     if planned.needs_image:
         client = docker_client(ctx.inventory.image.builder)
         ctx.archive = ImageArchive(save_image(client, ctx.image))
@@ -115,6 +119,7 @@ def image_ref(image: BuiltImage) -> ImageRef:
 def ship(ctx: DeployContext) -> None:
     """Send each host that lacks the image only the layers it lacks."""
     assert ctx.plan is not None
+    notebook.ship_notebook(ctx)
     if not ctx.plan.needs_image:
         return
     ctx.events.stage("ship")

@@ -29,6 +29,7 @@ DEFAULT_SCHEDULER_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8787
 DEFAULT_SSH_PORT = 22
 DEFAULT_TIMEOUT = 120.0
+DEFAULT_NOTEBOOK_PORT = 8888
 
 
 def _frozen(mapping: Mapping[str, object] | None = None) -> Mapping[str, object]:
@@ -104,6 +105,16 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class NotebookSettings:
+    """A JupyterLab container beside the cluster, on one of its hosts."""
+
+    host: str
+    port: int = DEFAULT_NOTEBOOK_PORT
+    #: Extra pip requirements for the notebook's image only.
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Inventory:
     """A validated inventory file."""
 
@@ -116,6 +127,7 @@ class Inventory:
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     timeout: float = DEFAULT_TIMEOUT
     upgrade: UpgradeSettings = field(default_factory=UpgradeSettings)
+    notebook: NotebookSettings | None = None
 
     @property
     def scheduler(self) -> Host:

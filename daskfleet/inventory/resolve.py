@@ -20,6 +20,7 @@ from daskfleet.inventory.model import (
     DEFAULT_SCHEDULER_PORT,
     Host,
     Inventory,
+    NotebookSettings,
 )
 from daskfleet.inventory.validate import HOST_VARIABLES, Context, Parser
 from daskfleet.inventory.yamlpos import Node
@@ -118,6 +119,7 @@ def build_inventory(
     _check_roles(entries, hosts, fleet)
     _check_addresses(entries, hosts)
     _check_ports(cluster_settings)
+    _check_notebook_host(cluster_settings, hosts)
     settings: dict[str, Any] = {k: s.value for k, s in cluster_settings.items()}
     return Inventory(
         path=str(path),
@@ -189,4 +191,19 @@ def _check_ports(settings: Settings) -> None:
         location=culprit.location,
         key_path=culprit.key_path,
         hint="both listen on the scheduler host; pick another dashboard_port",
+    )
+
+
+def _check_notebook_host(settings: Settings, hosts: Mapping[str, Host]) -> None:
+    notebook = settings.get("notebook")
+    if notebook is None or not isinstance(notebook.value, NotebookSettings):
+        return
+    name = notebook.value.host
+    if name in hosts:
+        return
+    raise InventoryError(
+        f"expected notebook.host to name a host of the inventory, found {name!r}",
+        location=notebook.location,
+        key_path=f"{notebook.key_path}.host",
+        hint=f"one of: {', '.join(hosts)}",
     )

@@ -21,11 +21,13 @@ from typing import NoReturn, cast
 
 from daskfleet.errors import InventoryError, Location
 from daskfleet.inventory.model import (
+    DEFAULT_NOTEBOOK_PORT,
     GPU_WORKERS,
     IMAGE_KINDS,
     ROLES,
     ImageKind,
     ImageSettings,
+    NotebookSettings,
     Volume,
 )
 from daskfleet.inventory.yamlpos import Node, Tagged
@@ -442,6 +444,31 @@ def _amount(node: Node, key_path: str) -> Amount:
         fail(node, key_path, "a count like 2 or a percentage from 0% to 100%")
 
 
+def parse_notebook(node: Node, key_path: str, ctx: Context) -> NotebookSettings:
+    entries = expect_mapping(node, key_path, "a mapping with host, port, packages")
+    check_keys(node, key_path, ("host", "port", "packages"))
+    if "host" not in entries:
+        fail(node, key_path, "a mapping with host", "name the host that runs it")
+    host = _text(entries["host"], f"{key_path}.host", "a host name")
+    port = DEFAULT_NOTEBOOK_PORT
+    if "port" in entries:
+        port = parse_port(entries["port"], f"{key_path}.port", ctx)
+    packages: tuple[str, ...] = ()
+    if "packages" in entries:
+        packages = _requirements(entries["packages"], f"{key_path}.packages")
+    return NotebookSettings(host=host, port=port, packages=packages)
+
+
+def _requirements(node: Node, key_path: str) -> tuple[str, ...]:
+    items = node.sequence()
+    if items is None:
+        fail(node, key_path, "a list of pip requirements")
+    return tuple(
+        _text(item, f"{key_path}[{i}]", "a pip requirement")
+        for i, item in enumerate(items)
+    )
+
+
 #: Host variables: name to parser. Valid per host, per group and in defaults.
 HOST_VARIABLES: Mapping[str, Parser] = {
     "address": parse_address,
@@ -475,4 +502,5 @@ CLUSTER_SETTINGS: Mapping[str, Parser] = {
     "timeout": parse_number,
     "image": parse_image,
     "upgrade": parse_upgrade,
+    "notebook": parse_notebook,
 }
