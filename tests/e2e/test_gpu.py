@@ -22,7 +22,7 @@ from daskfleet.inventory import Inventory, load_inventory
 from daskfleet.lab import LabConfig, LabState, lab_down, lab_up
 from daskfleet.lab.requirements import missing_commands
 from daskfleet.ssh import SSHFleet
-from daskfleet.teardown import take_down
+from daskfleet.teardown import DownOptions, take_down
 
 pytestmark = [
     pytest.mark.e2e,
@@ -173,10 +173,14 @@ def test_second_deploy_changes_nothing(recap: Recap, inventory: Inventory) -> No
     assert again.changed == 0
 
 
-def test_take_down_retires_and_removes_gpu_workers(
-    recap: Recap, inventory: Inventory, gpu_docker: Any
+def test_taking_the_gpu_host_down_retires_its_workers(
+    recap: Recap, inventory: Inventory, gpu_docker: Any, hosts: tuple[str, str, str]
 ) -> None:
+    gpu = hosts[1]
     with SSHFleet(inventory) as fleet:
-        down = take_down(inventory, fleet)
-    assert down.ok, down.errors
-    assert gpu_docker.containers.list(all=True) == []
+        down = take_down(inventory, fleet, DownOptions(limit=gpu))
+        assert down.ok, down.errors
+        retired = [a for a in down.hosts[gpu].actions if a.startswith("retire ")]
+        assert sorted(retired) == [f"retire {gpu}-gpu{i}" for i in range(GPUS)]
+        assert gpu_docker.containers.list(all=True) == []
+        assert take_down(inventory, fleet).ok
