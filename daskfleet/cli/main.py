@@ -66,6 +66,7 @@ def _register() -> None:
         inventory,
         lab,
         logs,
+        play,
         status,
         tunnel,
         upgrade,
@@ -83,6 +84,7 @@ def _register() -> None:
     cli.add_command(adhoc.exec_command)
     cli.add_command(tunnel.tunnel_command)
     cli.add_command(completion.completion_command)
+    cli.add_command(play.play_command)
 
 
 _register()

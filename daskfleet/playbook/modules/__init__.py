@@ -1,0 +1,1 @@
+"""The built-in playbook modules, one file each; see daskfleet.playbook.module."""
