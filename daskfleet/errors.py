@@ -136,3 +136,7 @@ class LabError(DaskfleetError):
 
 class UpgradeError(DaskfleetError):
     """A rolling upgrade stopped: staging failed, no room, or a batch failed."""
+
+
+class LockError(DaskfleetError):
+    """Another run holds the cluster's deploy lock, or the lock is unusable."""

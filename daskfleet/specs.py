@@ -34,6 +34,7 @@ from daskfleet.budget import (
     plan_budget,
 )
 from daskfleet.cpusets import format_cpuset
+from daskfleet.envfiles import EnvFile, env_file_for
 from daskfleet.errors import PlanError
 from daskfleet.gpuworkers import (
     GPU_ENVIRONMENT,
@@ -94,12 +95,16 @@ class ContainerSpec:
     image_key: str | None = None
     #: CPUs the container is pinned to (``0-3,8``); empty: not pinned.
     cpuset: str = ""
+    #: The inventory's ``env``, kept out of Docker's view (see envfiles).
+    env_file: EnvFile | None = None
 
     @cached_property
     def spec_hash(self) -> str:
         """sha256 of everything Docker is given, except the hash label."""
         fields = self._docker_fields()
         fields["image"] = self.image_key or self.image
+        if self.env_file is not None:
+            fields["env_file"] = self.env_file.digest
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -119,10 +124,14 @@ class ContainerSpec:
         return kwargs
 
     def _docker_fields(self) -> dict[str, Any]:
+        command, volumes = self.command, docker_volumes(self.volumes)
+        if self.env_file is not None:
+            command = self.env_file.wrap(command)
+            volumes.update(self.env_file.volume())
         return {
             "name": self.name,
             "image": self.image,
-            "command": list(self.command),
+            "command": list(command),
             "environment": dict(self.environment),
             "labels": dict(self.labels),
             "network_mode": NETWORK_MODE,
@@ -130,7 +139,7 @@ class ContainerSpec:
             "init": True,
             "nano_cpus": round(self.cpus * 1e9),
             "mem_limit": self.memory,
-            "volumes": docker_volumes(self.volumes),
+            "volumes": volumes,
             "device_requests": device_requests(self.gpus),
             # Only when pinned, so unpinned containers keep their hashes.
             **({"cpuset_cpus": self.cpuset} if self.cpuset else {}),
@@ -235,13 +244,14 @@ def _gpu_spec(
     )
     summary = _summary(details, image.id, gpu.cpus, gpu.memory, (gpu.uuid,), host)
     labels = {**_labels(inventory, host, "worker", summary), LABEL_GPU: gpu.uuid}
+    name = gpu_container_name(inventory.cluster, host.name, gpu.index)
     return ContainerSpec(
-        name=gpu_container_name(inventory.cluster, host.name, gpu.index),
+        name=name,
         host=host.name,
         role="worker",
         image=image.id,
         command=command,
-        environment={**GPU_ENVIRONMENT, **host.env},
+        environment=dict(GPU_ENVIRONMENT),
         labels=labels,
         cpus=gpu.cpus,
         memory=gpu.memory,
@@ -249,6 +259,7 @@ def _gpu_spec(
         gpus=(gpu.uuid,),
         workers=gpu.layout,
         cpuset=format_cpuset(gpu.cpuset),
+        env_file=env_file_for(inventory.cluster, name, host.env),
     )
 
 
@@ -309,7 +320,7 @@ def _spec(
         role=role,
         image=image.id,
         command=command,
-        environment=dict(host.env),
+        environment={},
         labels=labels,
         cpus=budget.cpus,
         memory=memory,
@@ -317,6 +328,7 @@ def _spec(
         gpus=gpus,
         workers=budget.workers if is_worker else None,
         image_key=image_key,
+        env_file=env_file_for(inventory.cluster, name, host.env),
     )
 
 

@@ -30,8 +30,10 @@ import docker.errors
 from daskfleet.containers import observe_containers, remove_container
 from daskfleet.deploy import DeployOptions, QuietEvents, Recap, dashboard_url
 from daskfleet.deploy.context import DeployContext
+from daskfleet.deploy.envstage import remove_env_files
 from daskfleet.deploy.steps import hold_restarts
 from daskfleet.errors import DockerError, HealthError
+from daskfleet.guard import guarded_run
 from daskfleet.images.build import image_repository
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.plan import Observed, ObservedContainer
@@ -51,6 +53,8 @@ class DownOptions:
     purge_images: bool = False
     #: Seconds retiring workers may take; None means the inventory's timeout.
     timeout: float | None = None
+    #: Seconds to wait for another run's deploy lock; 0: fail at once.
+    lock_wait: float = 0.0
 
 
 def take_down(
@@ -70,7 +74,10 @@ def take_down(
     recap.scheduler_address = scheduler_address(inventory)
     recap.dashboard_url = dashboard_url(inventory)
     deploy_options = DeployOptions(limit=options.limit, timeout=options.timeout)
-    with closing(FleetDocker(fleet)) as fleet_docker:
+    guard = guarded_run(
+        fleet, inventory, "down", recap, lock_wait=options.lock_wait, lock_optional=True
+    )
+    with guard, closing(FleetDocker(fleet)) as fleet_docker:
         ctx = DeployContext(
             inventory, deploy_options, fleet, fleet_docker, recap, QuietEvents(), hosts
         )
@@ -78,6 +85,7 @@ def take_down(
         _retire(ctx)
         _remove(ctx, lambda c: c.role != "scheduler")
         _remove(ctx, lambda c: c.role == "scheduler")
+        remove_env_files(ctx)
         if options.purge_images:
             _purge_images(ctx)
     recap.seconds = time.monotonic() - started

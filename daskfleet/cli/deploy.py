@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from daskfleet.cli.hosts import load_selected, ssh_options
+from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import DeployOptions, Recap, deploy
 from daskfleet.plan import Plan
@@ -75,6 +76,7 @@ class TerminalEvents:
 @click.command("deploy")
 @ssh_options
 @click.option("--check", is_flag=True, help="Show what would change; change nothing.")
+@lock_wait_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
@@ -88,6 +90,7 @@ def deploy_command(
     accept_new_host_keys: bool,
     connect_timeout: float,
     check: bool,
+    lock_wait: float,
     timeout: float | None,
 ) -> None:
     """Bring the cluster in INVENTORY up to date and prove it healthy.
@@ -100,7 +103,7 @@ def deploy_command(
     """
     inventory, _ = load_selected(inventory_path, limit)
     options = DeployOptions(
-        check, limit, timeout, accept_new_host_keys, connect_timeout
+        check, limit, timeout, accept_new_host_keys, connect_timeout, lock_wait
     )
     if as_json or not console.is_terminal:
         recap = deploy(inventory, options)

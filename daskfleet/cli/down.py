@@ -10,6 +10,7 @@ from rich.text import Text
 
 from daskfleet.cli.deploy import print_recap_errors, recap_table
 from daskfleet.cli.hosts import load_selected, ssh_options
+from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import Recap
 from daskfleet.inventory.model import Host, Inventory
@@ -30,6 +31,7 @@ from daskfleet.teardown import DownOptions, scheduler_leaves, take_down
     default=None,
     help="Seconds retiring workers may take (default: the inventory's timeout).",
 )
+@lock_wait_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def down_command(
     inventory_path: Path,
@@ -39,6 +41,7 @@ def down_command(
     connect_timeout: float,
     purge_images: bool,
     timeout: float | None,
+    lock_wait: float,
     yes: bool,
 ) -> None:
     """Remove the cluster in INVENTORY from its hosts (or those --limit selects).
@@ -52,7 +55,7 @@ def down_command(
     inventory, hosts = load_selected(inventory_path, limit)
     if not yes:
         _confirm(inventory, hosts, purge_images)
-    options = DownOptions(limit, purge_images, timeout)
+    options = DownOptions(limit, purge_images, timeout, lock_wait)
     with SSHFleet(
         inventory,
         accept_new_host_keys=accept_new_host_keys,

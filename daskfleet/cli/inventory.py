@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from daskfleet.inventory import Host, Inventory, Volume, load_inventory
+from daskfleet.masking import mask, mask_data
 from daskfleet.sizes import format_size
 
 #: Host fields that are bookkeeping rather than variables.
@@ -47,7 +48,7 @@ def inventory_command(inventory_file: Path, as_json: bool) -> None:
     """
     inventory = load_inventory(inventory_file)
     if as_json:
-        click.echo(json.dumps(inventory_as_dict(inventory), indent=2))
+        click.echo(json.dumps(mask_data(inventory_as_dict(inventory)), indent=2))
     else:
         _print_inventory(inventory, Console(highlight=False))
 
@@ -139,7 +140,11 @@ def _host_table(inventory: Inventory) -> Table:
             label = host.name if index == 0 else ""
             last = index == len(rows) - 1
             table.add_row(
-                Text(label), Text(name), Text(shown), Text(source), end_section=last
+                Text(label),
+                Text(name),
+                Text(mask(shown)),
+                Text(source),
+                end_section=last,
             )
     return table
 

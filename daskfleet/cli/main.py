@@ -15,6 +15,7 @@ from rich.text import Text
 
 from daskfleet import __version__
 from daskfleet.errors import DaskfleetError
+from daskfleet.masking import MaskingFilter, mask
 
 err_console = Console(stderr=True)
 
@@ -26,7 +27,7 @@ class DaskfleetGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DaskfleetError as exc:
-            message = Text.assemble(("error: ", "bold red"), str(exc))
+            message = Text.assemble(("error: ", "bold red"), mask(str(exc)))
             err_console.print(message, soft_wrap=True, highlight=False)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -47,11 +48,9 @@ def cli(verbose: int) -> None:
     workers with each host's limits.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-    )
+    handler = RichHandler(console=err_console, show_path=False)
+    handler.addFilter(MaskingFilter())
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     if verbose < 2:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
@@ -65,6 +64,7 @@ def _register() -> None:
         hosts,
         inventory,
         lab,
+        lock,
         logs,
         play,
         status,
@@ -85,6 +85,7 @@ def _register() -> None:
     cli.add_command(tunnel.tunnel_command)
     cli.add_command(completion.completion_command)
     cli.add_command(play.play_command)
+    cli.add_command(lock.lock_group)
 
 
 _register()

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from daskfleet.errors import DaskfleetError, HostError
+from daskfleet.masking import mask_data
 from daskfleet.results import HostResult, Results
 
 T = TypeVar("T")
@@ -126,8 +127,8 @@ def results_dict(
 
 
 def print_json(data: object) -> None:
-    """Plain JSON on stdout (no colour, no wrapping)."""
-    click.echo(json.dumps(data, indent=2))
+    """Plain JSON on stdout (no colour, no wrapping), secrets masked."""
+    click.echo(json.dumps(mask_data(data), indent=2))
 
 
 def print_summary(results: Results[Any], what: str) -> None:

@@ -22,6 +22,7 @@ from daskfleet.cli.hosts import (
     inventory_argument,
     json_option,
 )
+from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import Recap
 from daskfleet.inventory import load_inventory
@@ -99,6 +100,7 @@ class AmountType(click.ParamType[Amount]):
     type=click.FloatRange(min=1),
     help="Seconds for retiring and the final health check.",
 )
+@lock_wait_option
 @json_option
 @accept_new_option
 @connect_timeout_option
@@ -110,6 +112,7 @@ def upgrade_command(
     no_rollback: bool,
     restart_cluster: bool,
     timeout: float | None,
+    lock_wait: float,
     as_json: bool,
     accept_new_host_keys: bool,
     connect_timeout: float,
@@ -136,6 +139,7 @@ def upgrade_command(
         timeout=timeout,
         accept_new_host_keys=accept_new_host_keys,
         connect_timeout=connect_timeout,
+        lock_wait=lock_wait,
     )
     if as_json or not console.is_terminal:
         recap = upgrade(inventory, options)

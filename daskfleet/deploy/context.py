@@ -54,6 +54,8 @@ class DeployOptions:
     timeout: float | None = None
     accept_new_host_keys: bool = False
     connect_timeout: float = 10.0
+    #: Seconds to wait for another run's deploy lock; 0: fail at once.
+    lock_wait: float = 0.0
 
 
 @dataclass

@@ -13,6 +13,7 @@ from daskfleet.deploy.context import (
     QuietEvents,
 )
 from daskfleet.deploy.recap import Recap
+from daskfleet.guard import guarded_run
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.specs import scheduler_address
@@ -44,7 +45,15 @@ def deploy(
         accept_new_host_keys=options.accept_new_host_keys,
         connect_timeout=options.connect_timeout,
     )
-    with fleet:
+    guard = guarded_run(
+        fleet,
+        inventory,
+        "deploy",
+        recap,
+        lock_wait=options.lock_wait,
+        enabled=not options.check,
+    )
+    with fleet, guard:
         docker = FleetDocker(fleet)
         ctx = DeployContext(
             inventory, options, fleet, docker, recap, events or QuietEvents(), hosts

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from daskfleet import notebook
 from daskfleet.containers import apply_action, observe_containers, stop_restarting
 from daskfleet.deploy.context import DeployContext
+from daskfleet.deploy.envstage import stage_env_files
 from daskfleet.errors import DockerError
 from daskfleet.facts import Facts, gather_facts
 from daskfleet.health import ExpectedWorker, check_health
@@ -117,8 +118,9 @@ def image_ref(image: BuiltImage) -> ImageRef:
 
 
 def ship(ctx: DeployContext) -> None:
-    """Send each host that lacks the image only the layers it lacks."""
+    """Write env files; send each host that lacks the image only what it lacks."""
     assert ctx.plan is not None
+    stage_env_files(ctx)
     notebook.ship_notebook(ctx)
     if not ctx.plan.needs_image:
         return

@@ -30,6 +30,7 @@ from daskfleet.inventory.model import (
     NotebookSettings,
     Volume,
 )
+from daskfleet.inventory.secretvalues import env_value
 from daskfleet.inventory.yamlpos import Node, Tagged
 from daskfleet.sizes import parse_size
 from daskfleet.upgrade.settings import Amount, UpgradeSettings
@@ -356,7 +357,19 @@ def _string_map(
 
 
 def parse_env(node: Node, key_path: str, ctx: Context) -> dict[str, str]:
-    return _string_map(node, key_path, _ENV_NAME, "environment variable")
+    """Names to values; a value may come from the environment or a file."""
+    expect_mapping(node, key_path, "a mapping of environment variable names to values")
+    result: dict[str, str] = {}
+    for key, location, value in node.entries():
+        path = f"{key_path}.{key}"
+        if not _ENV_NAME.match(key):
+            raise InventoryError(
+                f"expected an environment variable name, found {key!r}",
+                location=location,
+                key_path=path,
+            )
+        result[key] = env_value(value, path, ctx.base_dir)
+    return result
 
 
 def parse_labels(node: Node, key_path: str, ctx: Context) -> dict[str, str]:

@@ -24,6 +24,7 @@ from daskfleet.deploy.context import (
 from daskfleet.deploy.recap import Recap
 from daskfleet.deploy.run import dashboard_url
 from daskfleet.errors import UpgradeError
+from daskfleet.guard import guarded_run
 from daskfleet.images import (
     BuildRequest,
     BuiltImage,
@@ -56,6 +57,8 @@ class UpgradeOptions:
     timeout: float | None = None
     accept_new_host_keys: bool = False
     connect_timeout: float = 10.0
+    #: Seconds to wait for another run's deploy lock; 0: fail at once.
+    lock_wait: float = 0.0
 
 
 def upgrade(
@@ -81,7 +84,15 @@ def upgrade(
         accept_new_host_keys=options.accept_new_host_keys,
         connect_timeout=options.connect_timeout,
     )
-    with fleet:
+    guard = guarded_run(
+        fleet,
+        inventory,
+        "upgrade",
+        recap,
+        lock_wait=options.lock_wait,
+        enabled=not options.check,
+    )
+    with fleet, guard:
         docker = FleetDocker(fleet)
         ctx = DeployContext(
             inventory,
