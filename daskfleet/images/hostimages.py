@@ -28,12 +28,27 @@ PROBE_COMMAND = (
     "ids=$(docker image ls --quiet --no-trunc | sort -u); "
     'if [ -n "$ids" ]; then '
     "docker image inspect --format "
-    "'image {{.Id}} {{json .RepoTags}} {{json .RootFS.Layers}}' $ids; fi"
+    "'image {{.Id}} {{json .RepoTags}} {{json .RootFS.Layers}}' $ids; fi; "
+    # daskfleet's containers, of every cluster, in the same round trip.
+    "cids=$(docker ps --all --quiet --no-trunc --filter label=daskfleet.cluster); "
+    'if [ -n "$cids" ]; then '
+    "docker inspect --format 'container {{json .Name}} {{json .Image}} "
+    "{{json .State.Status}} {{json .Config.Labels}}' $cids; fi"
 )
 
 
 def _empty() -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class HostContainer:
+    """A container carrying daskfleet's labels, as the probe saw it."""
+
+    name: str
+    image_id: str
+    state: str
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class HostImages:
     #: Image ID to its repo tags.
     images: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     chain_ids: frozenset[str] = frozenset()
+    #: daskfleet's containers on the host, of every cluster.
+    containers: tuple[HostContainer, ...] = ()
 
     def has_image(self, image_id: str) -> bool:
         return image_id in self.images
@@ -60,6 +77,7 @@ def parse_probe(host: str, output: str) -> HostImages:
     version = ""
     images: dict[str, tuple[str, ...]] = {}
     chains: set[str] = set()
+    containers: list[HostContainer] = []
     for line in output.splitlines():
         kind, _, rest = line.strip().partition(" ")
         if kind == "zstd":
@@ -70,11 +88,42 @@ def parse_probe(host: str, output: str) -> HostImages:
             image_id, tags, layers = _parse_image(host, rest)
             images[image_id] = tags
             chains.update(chain_ids(layers))
+        elif kind == "container":
+            containers.append(_parse_container(host, rest))
     if not version:
         raise DockerError(
             host, f"docker did not answer the image probe:\n    {output.strip()}"
         )
-    return HostImages(host, version, zstd, MappingProxyType(images), frozenset(chains))
+    return HostImages(
+        host,
+        version,
+        zstd,
+        MappingProxyType(images),
+        frozenset(chains),
+        tuple(containers),
+    )
+
+
+def _parse_container(host: str, rest: str) -> HostContainer:
+    decoder = json.JSONDecoder()
+    values: list[object] = []
+    position = 0
+    try:
+        for _ in range(4):
+            value, position = decoder.raw_decode(rest, position)
+            values.append(value)
+            position = len(rest) - len(rest[position:].lstrip())
+    except json.JSONDecodeError as exc:
+        raise DockerError(
+            host, f"unreadable container listing {rest!r}: {exc}"
+        ) from exc
+    name, image_id, state, labels = values
+    return HostContainer(
+        str(name).lstrip("/"),
+        str(image_id),
+        str(state),
+        dict(labels or {}),  # type: ignore[call-overload]
+    )
 
 
 def _parse_image(host: str, rest: str) -> tuple[str, tuple[str, ...], list[str]]:

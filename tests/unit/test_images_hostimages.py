@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from daskfleet.errors import DockerError
@@ -43,3 +45,25 @@ def test_parse_probe_without_docker_names_the_host() -> None:
 def test_parse_probe_rejects_garbled_listing() -> None:
     with pytest.raises(DockerError, match="unreadable image listing"):
         parse_probe("h1", 'docker 20.10\nimage sha256:a ["x" ["y"]\n')
+
+
+def test_probe_reads_daskfleet_containers_with_their_labels() -> None:
+    labels = {"daskfleet.cluster": "prod", "daskfleet.spec": '{"cpus": 2, "a": "b c"}'}
+    output = (
+        "zstd no\n"
+        "docker 20.10.24\n"
+        f'container "/daskfleet-prod-scheduler" "sha256:{"a" * 64}" "running" '
+        + json.dumps(labels)
+        + "\n"
+        f'container "/other" "sha256:{"b" * 64}" "exited" null\n'
+    )
+    found = parse_probe("h1", output)
+    first, second = found.containers
+    assert first.name == "daskfleet-prod-scheduler"
+    assert (first.state, first.labels) == ("running", labels)
+    assert (second.name, second.state, second.labels) == ("other", "exited", {})
+
+
+def test_unreadable_container_line_names_the_host() -> None:
+    with pytest.raises(DockerError, match="h1: unreadable container listing"):
+        parse_probe("h1", 'docker 20.10\ncontainer "/x" "sha256:1" {broken\n')
