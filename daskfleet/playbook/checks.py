@@ -18,7 +18,7 @@ from daskfleet.inventory.validate import did_you_mean
 from daskfleet.playbook import templating
 from daskfleet.playbook.model import Play, Playbook, Task
 from daskfleet.playbook.module import registered_modules
-from daskfleet.playbook.variables import KNOWN_NAMES
+from daskfleet.playbook.variables import KNOWN_NAMES, play_inventory
 
 _SEPARATORS = re.compile(r"[,:]")
 
@@ -41,9 +41,13 @@ def select_hosts(inventory: Inventory, pattern: str) -> tuple[Host, ...]:
 
 def check_playbook(
     playbook: Playbook, inventory: Inventory, extra_vars: Mapping[str, Any]
-) -> None:
-    """Raise :class:`PlaybookError` for the first problem the inventory shows."""
+) -> list[Inventory]:
+    """Raise :class:`PlaybookError` for the first problem the inventory shows.
+
+    Returns each play's inventory: with its host-variable overrides applied.
+    """
     registered: set[str] = set()
+    inventories = []
     for play in playbook.plays:
         _check_pattern(play, inventory)
         known = KNOWN_NAMES | set(extra_vars) | set(play.vars) | registered
@@ -53,17 +57,24 @@ def check_playbook(
             _check_task(task, known | registered)
             if task.register:
                 registered.add(task.register)
+        hosts = select_hosts(inventory, play.hosts)
+        inventories.append(play_inventory(inventory, play, hosts, extra_vars))
+    return inventories
 
 
 def _check_pattern(play: Play, inventory: Inventory) -> None:
     if select_hosts(inventory, play.hosts):
         return
+    terms = [t.strip().lstrip("!&") for t in _SEPARATORS.split(play.hosts)]
+    empty = [t for t in terms if t and not inventory.select(t)]
     choices = [*inventory.hosts, *inventory.groups, "all", "workers", "scheduler"]
+    hint = next(filter(None, (did_you_mean(t, choices) for t in empty)), None)
+    why = f": {empty[0]!r} is no host, group or role" if empty else ""
     raise PlaybookError(
-        f"the host pattern {play.hosts!r} matches no host of {inventory.path}",
+        f"the host pattern {play.hosts!r} matches no host of {inventory.path}{why}",
         location=play.hosts_location,
         key_path="hosts",
-        hint=did_you_mean(play.hosts, choices)
+        hint=hint
         or f"hosts: {', '.join(inventory.hosts)}; groups: {', '.join(inventory.groups) or 'none'}",
     )
 
@@ -82,6 +93,10 @@ def _check_task(task: Task, known: Iterable[str]) -> None:
     for condition in task.when:
         used = templating.names_used(condition, expression=True)
         _check_names(used, known, task.location)
+    own = {task.register} if task.register else set()
+    for condition in (*(task.changed_when or ()), *(task.failed_when or ())):
+        used = templating.names_used(condition, expression=True)
+        _check_names(used, known | own, task.location)
 
 
 def _check_names(used: set[str], known: AbstractSet[str], location: Location) -> None:

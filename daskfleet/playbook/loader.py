@@ -29,7 +29,16 @@ PLAY_KEYS = (
     "vars",
     "gather_facts",
 )
-TASK_KEYS = ("name", "when", "register", "tags", "ignore_errors", "run_once")
+TASK_KEYS = (
+    "name",
+    "when",
+    "changed_when",
+    "failed_when",
+    "register",
+    "tags",
+    "ignore_errors",
+    "run_once",
+)
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
 _EXAMPLE = "- name: deploy\n  hosts: all\n  tasks:\n    - health: {}"
@@ -273,6 +282,8 @@ def _task(node: Node, key_path: str) -> Task:
         location=node.location,
         arg_locations=locations,
         when=_when(entries.get("when"), f"{key_path}.when"),
+        changed_when=_result_condition(entries, "changed_when", module, key_path),
+        failed_when=_result_condition(entries, "failed_when", module, key_path),
         register=_register(entries.get("register"), f"{key_path}.register"),
         tags=_tags(entries.get("tags"), f"{key_path}.tags"),
         ignore_errors=_flag(entries.get("ignore_errors"), f"{key_path}.ignore_errors"),
@@ -377,6 +388,21 @@ def _when(node: Node | None, key_path: str) -> tuple[str, ...]:
         _check_templates(text, item.location, key_path, expression=True)
         conditions.append(text)
     return tuple(conditions)
+
+
+def _result_condition(
+    entries: dict[str, Node], key: str, module: type[Module], key_path: str
+) -> tuple[str, ...] | None:
+    node = entries.get(key)
+    if node is None:
+        return None
+    if module.scope != "host":
+        _fail(
+            node.location,
+            f"{key_path}.{key}",
+            f"{key} applies to host modules, not to {module.name}",
+        )
+    return _when(node, f"{key_path}.{key}")
 
 
 def _register(node: Node | None, key_path: str) -> str | None:

@@ -24,6 +24,10 @@ class Task:
     #: Where each argument was written, for errors found while running.
     arg_locations: Mapping[str, Location] = field(default_factory=dict)
     when: tuple[str, ...] = ()
+    #: Conditions on the result (under its ``register`` name) that decide
+    #: changed / failed instead of the module; host modules only.
+    changed_when: tuple[str, ...] | None = None
+    failed_when: tuple[str, ...] | None = None
     register: str | None = None
     tags: frozenset[str] = frozenset()
     ignore_errors: bool = False

@@ -31,7 +31,7 @@ from daskfleet.playbook.recap import (
 from daskfleet.playbook.serial import serial_batches
 from daskfleet.playbook.session import ClusterSession
 from daskfleet.playbook.tasks import TaskRun, run_cluster_task, run_host_task, skip_all
-from daskfleet.playbook.variables import Variables, play_inventory
+from daskfleet.playbook.variables import Variables
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.ssh import SSHFleet
 
@@ -89,13 +89,7 @@ def run_playbook(
     before any host is reached; host failures land in the recap.
     """
     options = options or PlayOptions()
-    check_playbook(playbook, inventory, options.extra_vars)
-    inventories = {
-        id(play): play_inventory(
-            inventory, play, select_hosts(inventory, play.hosts), options.extra_vars
-        )
-        for play in playbook.plays
-    }
+    inventories = check_playbook(playbook, inventory, options.extra_vars)
     started = time.monotonic()
     recap = PlaybookRecap(str(playbook.path), options.check)
     fleet = SSHFleet(
@@ -116,8 +110,8 @@ def run_playbook(
             Variables(inventory, options.extra_vars),
         )
         try:
-            for play in playbook.plays:
-                if not run.play(play, inventories[id(play)]):
+            for play, play_inventory in zip(playbook.plays, inventories, strict=True):
+                if not run.play(play, play_inventory):
                     break
         finally:
             docker.close()

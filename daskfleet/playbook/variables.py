@@ -79,6 +79,16 @@ def inventory_variables(inventory: Inventory, host: Host) -> dict[str, Any]:
     }
 
 
+def render_play_vars(play: Play, base: Mapping[str, Any]) -> dict[str, Any]:
+    """The play's ``vars:`` rendered in order; each may use those before it."""
+    seen = dict(base)
+    own: dict[str, Any] = {}
+    for name, value in play.vars.items():
+        own[name] = templating.render(value, seen, play.var_locations[name])
+        seen[name] = own[name]
+    return own
+
+
 @dataclasses.dataclass
 class Variables:
     """Every source of variables for one run, combined per host on demand."""
@@ -92,10 +102,7 @@ class Variables:
 
     def for_host(self, play: Play, host: Host) -> dict[str, Any]:
         base = {**inventory_variables(self.inventory, host), **self.extra}
-        own = {
-            name: templating.render(value, base, play.var_locations[name])
-            for name, value in play.vars.items()
-        }
+        own = render_play_vars(play, base)
         return {
             **base,
             **own,
@@ -119,21 +126,23 @@ def play_inventory(
         return inventory
     changed = dict(inventory.hosts)
     for host in hosts:
-        changed[host.name] = _override(inventory, host, wanted, extra)
+        changed[host.name] = _override(inventory, play, host, wanted, extra)
     return dataclasses.replace(inventory, hosts=MappingProxyType(changed))
 
 
 def _override(
     inventory: Inventory,
+    play: Play,
     host: Host,
     wanted: Mapping[str, tuple[Any, Location]],
     extra: Mapping[str, Any],
 ) -> Host:
-    variables = {**inventory_variables(inventory, host), **extra}
+    base = {**inventory_variables(inventory, host), **extra}
+    own = render_play_vars(play, base)
     context = Context(Path(inventory.path).parent)
     fields: dict[str, Any] = {}
-    for name, (value, location) in wanted.items():
-        rendered = templating.render(value, variables, location)
+    for name, (_, location) in wanted.items():
+        rendered = extra[name] if name in extra else own[name]
         try:
             parsed = HOST_VARIABLES[name](_node(rendered, location), name, context)
         except InventoryError as exc:
