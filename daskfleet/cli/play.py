@@ -18,6 +18,7 @@ from daskfleet.cli.hosts import (
     json_option,
     limit_option,
 )
+from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.inventory import load_inventory
 from daskfleet.playbook import (
@@ -94,6 +95,7 @@ class PrintingListener:
     default=None,
     help="Seconds for health checks and retiring (default: the inventory's).",
 )
+@lock_wait_option
 @limit_option
 @json_option
 @accept_new_option
@@ -105,6 +107,7 @@ def play_command(
     tags: tuple[str, ...],
     extra_vars: tuple[str, ...],
     timeout: float | None,
+    lock_wait: float,
     limit: str | None,
     as_json: bool,
     accept_new_host_keys: bool,
@@ -131,6 +134,7 @@ def play_command(
         timeout=timeout,
         accept_new_host_keys=accept_new_host_keys,
         connect_timeout=connect_timeout,
+        lock_wait=lock_wait,
     )
     if as_json:
         recap = run_playbook(playbook, inventory, options)

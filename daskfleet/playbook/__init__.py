@@ -20,7 +20,7 @@ from daskfleet.playbook.module import (
 )
 from daskfleet.playbook.recap import HostStats, PlaybookRecap, PlayResult, TaskOutcome
 from daskfleet.playbook.runner import PlayListener, PlayOptions, run_playbook
-from daskfleet.playbook.shipped import SHIPPED, shipped_playbook
+from daskfleet.playbook.shipped import SHIPPED, run_shipped, shipped_playbook
 
 __all__ = [
     "SHIPPED",
@@ -43,5 +43,6 @@ __all__ = [
     "register",
     "registered_modules",
     "run_playbook",
+    "run_shipped",
     "shipped_playbook",
 ]

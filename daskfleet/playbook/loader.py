@@ -41,6 +41,7 @@ TASK_KEYS = (
 )
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+_EXPRESSION_HINT = "conditions are expressions: write them without {{ }} inside"
 _EXAMPLE = "- name: deploy\n  hosts: all\n  tasks:\n    - health: {}"
 
 
@@ -369,7 +370,9 @@ def _check_templates(
             location,
             key_path,
             f"template error: {exc.message}",
-            "check the {{ }} and {% %} pairs and the expression inside",
+            _EXPRESSION_HINT
+            if expression and "{{" in str(value)
+            else "check the {{ }} and {% %} pairs and the expression inside",
         )
 
 

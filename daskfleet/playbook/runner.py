@@ -53,6 +53,10 @@ class PlayOptions:
     connect_timeout: float = 10.0
     #: Module name to arguments that win over the playbook's (command options).
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Seconds to wait for another run's deploy lock; 0: fail at once.
+    lock_wait: float = 0.0
+    #: What the deploy lock and the audit log call this run.
+    command: str = "play"
 
 
 class PlayListener(Protocol):
@@ -171,6 +175,7 @@ class _Run:
             timeout=self.options.timeout,
             accept_new_host_keys=self.options.accept_new_host_keys,
             connect_timeout=self.options.connect_timeout,
+            lock_wait=self.options.lock_wait,
         )
         return ClusterSession(
             inventory,
@@ -179,6 +184,7 @@ class _Run:
             self.docker,
             self.events,
             with_departed=departed,
+            command=self.options.command,
         )
 
     def _batch(

@@ -8,6 +8,7 @@ and plan are computed once however many cluster tasks follow. With
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from daskfleet.deploy import steps
 from daskfleet.deploy.context import DeployContext, DeployEvents, DeployOptions
 from daskfleet.deploy.recap import Recap
 from daskfleet.deploy.run import _departed_hosts, _remember_hosts, dashboard_url
+from daskfleet.guard import guarded_run
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.specs import scheduler_address
@@ -45,6 +47,7 @@ class ClusterSession:
         events: DeployEvents,
         *,
         with_departed: bool,
+        command: str = "play",
     ) -> None:
         self.inventory = inventory
         self.options = options
@@ -52,6 +55,8 @@ class ClusterSession:
         self.docker = docker
         self.events = events
         self.with_departed = with_departed
+        self.command = command
+        self._guard = contextlib.ExitStack()
         self._ctx: DeployContext | None = None
         self._done: set[str] = set()
         self._departed: tuple[Host, ...] = ()
@@ -110,9 +115,30 @@ class ClusterSession:
 
     def stage(self) -> None:
         """Prepare, then ship the image to hosts that lack it (not in check mode)."""
+        self.lock()
         self.prepare()
         if not self.options.check:
             self.once("ship", steps.ship)
+
+    def lock(self) -> None:
+        """Take the deploy lock (and audit the run) before the first change.
+
+        Held until :meth:`close`. Modules that run a whole command of their
+        own (upgrade, teardown) take it themselves and must not call this.
+        """
+        assert self._ctx is not None
+        if self.options.check or "lock" in self._done:
+            return
+        self._done.add("lock")
+        self._guard.enter_context(
+            guarded_run(
+                self.fleet,
+                self.inventory,
+                self.command,
+                self._ctx.recap,
+                lock_wait=self.options.lock_wait,
+            )
+        )
 
     def snapshot(self) -> dict[str, Snapshot]:
         if self._ctx is None:
@@ -132,4 +158,5 @@ class ClusterSession:
         if not self.options.check and "workers" in self._done and self.with_departed:
             _remember_hosts(self.inventory, self._departed, recap)
         recap.seconds = time.monotonic() - self._started
+        self._guard.close()
         return recap

@@ -67,7 +67,12 @@ def _plain(value: Any) -> Any:
 
 def inventory_variables(inventory: Inventory, host: Host) -> dict[str, Any]:
     """What the inventory says about ``host``, as template variables."""
-    groups = {"all": list(inventory.hosts), **_plain(inventory.groups)}
+    groups = {
+        "all": list(inventory.hosts),
+        "scheduler": [inventory.scheduler.name],
+        "workers": [h.name for h in inventory.workers],
+        **_plain(inventory.groups),
+    }
     return {
         **{name: _plain(getattr(host, name)) for name in HOST_VARIABLES},
         "inventory_hostname": host.name,

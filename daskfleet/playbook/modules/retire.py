@@ -29,6 +29,7 @@ class RetireModule(ClusterModule):
     def run(self, call: ClusterCall) -> ModuleResult:
         ctx = call.ctx
         cluster = ctx.inventory.cluster
+        call.session.lock()
 
         def running_workers(host: Host) -> list[str]:
             found = observe_containers(ctx.docker.client(host), cluster)

@@ -33,6 +33,7 @@ class TeardownModule(ClusterModule):
             limit=limit,
             purge_images=bool(call.args.get("purge_images")),
             timeout=call.args.get("timeout") or ctx.options.timeout,
+            lock_wait=ctx.options.lock_wait,
         )
         recap = take_down(ctx.inventory, ctx.fleet, options)
         call.session.adopt(recap)

@@ -52,6 +52,7 @@ class UpgradeModule(ClusterModule):
             timeout=ctx.options.timeout,
             accept_new_host_keys=ctx.options.accept_new_host_keys,
             connect_timeout=ctx.options.connect_timeout,
+            lock_wait=ctx.options.lock_wait,
         )
         recap = upgrade(ctx.inventory, options, ctx.events)
         call.session.adopt(recap)
