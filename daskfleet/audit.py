@@ -17,10 +17,8 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daskfleet.deploy.history import state_dir
-from daskfleet.deploy.recap import Recap
 from daskfleet.envfiles import cluster_dir
 from daskfleet.hostfiles import append_private_file
 from daskfleet.inventory.model import Host
@@ -28,10 +26,15 @@ from daskfleet.locking import LockHolder
 from daskfleet.masking import mask_data
 from daskfleet.ssh import SSHFleet
 
+if TYPE_CHECKING:  # the deploy package imports this module
+    from daskfleet.deploy.recap import Recap
+
 logger = logging.getLogger(__name__)
 
 
 def local_audit_path() -> Path:
+    from daskfleet.deploy.history import state_dir
+
     return state_dir() / "audit.log"
 
 
