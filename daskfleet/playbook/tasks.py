@@ -44,10 +44,25 @@ class TaskRun:
     base_dir: Path
 
     def conditions_hold(self, variables: Mapping[str, Any]) -> bool:
-        return all(
-            templating.evaluate(c, variables, self.task.location)
-            for c in self.task.when
-        )
+        return self._holds(self.task.when, variables)
+
+    def _holds(self, conditions: Sequence[str], variables: Mapping[str, Any]) -> bool:
+        location = self.task.location
+        return all(templating.evaluate(c, variables, location) for c in conditions)
+
+    def judge(self, result: ModuleResult, variables: Mapping[str, Any]) -> ModuleResult:
+        """Apply ``changed_when`` and ``failed_when`` to a host's result."""
+        task = self.task
+        if result.skipped or (task.changed_when is None and task.failed_when is None):
+            return result
+        seen = dict(variables)
+        if task.register:
+            seen[task.register] = result.as_vars()
+        if task.changed_when is not None:
+            result.changed = self._holds(task.changed_when, seen)
+        if task.failed_when is not None:
+            result.failed = self._holds(task.failed_when, seen)
+        return result
 
     def arguments(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """The task's arguments rendered for one host and checked."""
@@ -135,7 +150,7 @@ def run_host_task(run: TaskRun, hosts: Sequence[Host]) -> Outcomes:
             run.base_dir,
             run.task.location,
         )
-        return module().run(call)
+        return run.judge(module().run(call), variables)
 
     targets = list(hosts[:1] if run.task.run_once else hosts)
     outcomes: Outcomes = {}

@@ -184,3 +184,34 @@ def test_argument_kinds(kind: Any, value: Any, expected: Any) -> None:
 def test_argument_kinds_refuse(kind: Any, value: Any) -> None:
     with pytest.raises(ValueError):
         Arg("a", kind).coerce(value)
+
+
+def test_changed_when_and_failed_when_judge_the_result(tmp_path: Path) -> None:
+    from daskfleet.playbook.tasks import TaskRun
+
+    path = tmp_path / "site.yml"
+    path.write_text(
+        "- hosts: all\n  tasks:\n"
+        "    - command: [cat, /etc/motd]\n"
+        "      register: out\n"
+        "      changed_when: false\n"
+        "      failed_when: out.rc not in [0, 1]\n"
+    )
+    (play,) = load_playbook(path).plays
+    (task,) = play.tasks
+    inventory = load_inventory(FLEET)
+    run = TaskRun(
+        play,
+        task,
+        registered_modules()["command"],
+        Variables(inventory, {}),
+        False,
+        {},
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        tmp_path,
+    )
+    judged = run.judge(ModuleResult(changed=True, failed=True, data={"rc": 1}), {})
+    assert (judged.changed, judged.failed) == (False, False)
+    judged = run.judge(ModuleResult(changed=True, failed=True, data={"rc": 2}), {})
+    assert judged.failed
