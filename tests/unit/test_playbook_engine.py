@@ -215,3 +215,25 @@ def test_changed_when_and_failed_when_judge_the_result(tmp_path: Path) -> None:
     assert (judged.changed, judged.failed) == (False, False)
     judged = run.judge(ModuleResult(changed=True, failed=True, data={"rc": 2}), {})
     assert judged.failed
+
+
+def test_play_recap_counts_like_ansible() -> None:
+    from daskfleet.playbook.recap import PlaybookRecap, TaskOutcome, TaskRecord
+
+    recap = PlaybookRecap("site.yml")
+    task = TaskRecord("t", "command")
+    for outcome in (
+        TaskOutcome("a", "changed"),
+        TaskOutcome("a", "ok"),
+        TaskOutcome("a", "skipped"),
+        TaskOutcome("b", "failed", "exit 1", ignored=True),
+        TaskOutcome("c", "unreachable", "no route"),
+    ):
+        recap.record(task, outcome)
+    counts = recap.to_dict()["recap"]
+    assert counts["a"] == {
+        "ok": 2, "changed": 1, "unreachable": 0, "failed": 0, "skipped": 1, "ignored": 0
+    }  # fmt: skip
+    assert counts["b"]["ignored"] == 1 and counts["b"]["failed"] == 0
+    assert counts["c"]["unreachable"] == 1
+    assert recap.ok is False and recap.changed == 1
