@@ -8,6 +8,7 @@ proven healthy, so a failed batch can be put back exactly as it was.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ from daskfleet.upgrade.settings import UpgradeSettings
 logger = logging.getLogger(__name__)
 
 PREVIOUS_SUFFIX = ".previous"
+_GPU_CONTAINER = re.compile(r"-gpu(\d+)$")
 LOG_TAIL_LINES = 15
 
 
@@ -169,18 +171,29 @@ def _prove_restored(ctx: DeployContext, batch: Batch) -> list[str]:
         worker
         for action in batch.actions
         if action.observed is not None and action.kind == "replace"
-        for worker in expected_from_summary(action.host, action.observed.summary)
+        for worker in expected_from_summary(
+            action.host, action.name, action.observed.summary
+        )
     ]
     report = _check(ctx, expected, batch, ctx.timeout)
     return [f"after rollback: {p}" for p in report.problems()]
 
 
 def expected_from_summary(
-    host: str, summary: Mapping[str, Any] | None
+    host: str, container: str, summary: Mapping[str, Any] | None
 ) -> list[ExpectedWorker]:
-    """The workers an existing container runs, read from its spec label."""
-    if not summary or "nworkers" not in summary:
+    """The workers an existing container runs, read from its spec label.
+
+    A GPU worker container (``...-gpu<index>``) runs one worker named
+    ``<host>-gpu<index>``; others run ``nworkers`` named ``<host>-<i>``.
+    """
+    if not summary or "nthreads" not in summary:
         return []
+    gpu = _GPU_CONTAINER.search(container) if "gpu" in summary else None
+    if gpu is not None:
+        names = [f"{host}-gpu{gpu.group(1)}"]
+    else:
+        names = [f"{host}-{i}" for i in range(int(summary.get("nworkers", 1)))]
     resources = {
         name: float(amount)
         for name, amount in (
@@ -191,13 +204,13 @@ def expected_from_summary(
     }
     return [
         ExpectedWorker(
-            f"{host}-{i}",
+            name,
             host,
             int(summary["nthreads"]),
             int(summary["memory_limit"]),
             resources,
         )
-        for i in range(int(summary["nworkers"]))
+        for name in names
     ]
 
 
