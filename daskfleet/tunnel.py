@@ -201,6 +201,14 @@ def _pump(
     client: socket.socket, channel: paramiko.Channel, stop: threading.Event
 ) -> None:
     """Copy bytes both ways until either side closes or the tunnel stops."""
+    # close() shuts the sockets under a running pump: that ends it too.
+    with contextlib.suppress(OSError, ValueError, EOFError):
+        _copy_both_ways(client, channel, stop)
+
+
+def _copy_both_ways(
+    client: socket.socket, channel: paramiko.Channel, stop: threading.Event
+) -> None:
     client_fd, channel_fd = client.fileno(), channel.fileno()
     while not stop.is_set():
         ready, _, _ = select.select([client_fd, channel_fd], [], [], _POLL)
