@@ -9,6 +9,7 @@ when a test fails.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,31 +22,35 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 DASKFLEET = [sys.executable, "-m", "daskfleet"]
-DATA_DIR = "/srv/daskfleet-e2e-data"
+#: The lab's hosts share the controller's file system, so each host's data
+#: directory is its own subdirectory.
+DATA_ROOT = Path("/srv/daskfleet-e2e-data")
+DATA_DIR = f"{DATA_ROOT}/{{{{ inventory_hostname }}}}"
 
 USER_PLAYBOOK = f"""\
 - name: a data directory on every worker host
   hosts: workers
   tasks:
     - name: the directory
-      directory: {{path: {DATA_DIR}, mode: "0755"}}
+      directory: {{path: "{DATA_DIR}", mode: "0755"}}
     - name: a file in it, written once
       copy:
         dest: {DATA_DIR}/README
         content: "data of {{{{ cluster }}}} on {{{{ inventory_hostname }}}}\\n"
         mode: "0640"
     - name: read it back without a shell
-      command: [cat, {DATA_DIR}/README]
+      command: [cat, "{DATA_DIR}/README"]
       register: readme
       changed_when: false
     - name: the file says what was written
       assert:
-        that: "'data of ' + cluster in readme.stdout"
+        that: "'on ' + inventory_hostname in readme.stdout"
 
 - name: the cluster, with the data directory mounted into the workers
   hosts: all
   vars:
-    volumes: ["{DATA_DIR}:/data:ro"]
+    # Only worker hosts got a directory; the scheduler-only host mounts none.
+    volumes: "{{{{ ['{DATA_ROOT}/' ~ inventory_hostname ~ ':/data:ro'] if 'worker' in roles else [] }}}}"
   tasks:
     - image: {{}}
     - scheduler: {{}}
@@ -80,6 +85,16 @@ def play(*args: str | Path) -> tuple[int, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def inventory(lab: Any) -> Path:
     return Path(lab.inventory_path)
+
+
+@pytest.fixture(scope="module")
+def user_playbook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's playbook, and no data directories before or after."""
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
+    path = tmp_path_factory.mktemp("user") / "site.yml"
+    path.write_text(USER_PLAYBOOK)
+    yield path
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -157,11 +172,9 @@ def test_user_playbook_mounts_a_data_directory_and_asserts_health(
     inventory: Path,
     dockers: dict[str, docker.DockerClient],
     lab: Any,
-    tmp_path_factory: Any,
+    user_playbook: Path,
 ) -> None:
-    path = tmp_path_factory.mktemp("user") / "site.yml"
-    path.write_text(USER_PLAYBOOK)
-    code, recap = play(path, "-i", inventory)
+    code, recap = play(user_playbook, "-i", inventory)
     assert code == 0, json.dumps(recap["plays"], indent=1)[-4000:]
     scheduler, *workers = lab.host_names
     for name in workers:
@@ -169,20 +182,32 @@ def test_user_playbook_mounts_a_data_directory_and_asserts_health(
             filters={"label": "daskfleet.role=worker"}
         )
         mounts = {m["Destination"]: m for m in worker.attrs["Mounts"]}
-        assert mounts["/data"]["Source"] == DATA_DIR and mounts["/data"]["RW"] is False
-        assert recap["recap"][name]["changed"] >= 3  # directory, copy, workers
+        assert mounts["/data"]["Source"] == f"{DATA_ROOT}/{name}"
+        assert mounts["/data"]["RW"] is False
+        readme = (DATA_ROOT / name / "README").read_text()
+        assert (
+            readme
+            == f"data of {recap['plays'][1]['clusters'][0]['cluster']} on {name}\n"
+        )
+    data_tasks = recap["plays"][0]["tasks"]
+    assert [t["hosts"][workers[0]]["status"] for t in data_tasks] == [
+        "changed",  # directory
+        "changed",  # copy
+        "ok",  # command, changed_when: false
+        "ok",  # assert
+    ]
     tasks = {t["name"]: t for t in recap["plays"][1]["tasks"]}
+    assert {tasks["workers"]["hosts"][w]["status"] for w in workers} == {"changed"}
     only_scheduler = tasks["a step that only runs on the scheduler host"]["hosts"]
     assert only_scheduler[scheduler]["status"] == "ok"
     assert {only_scheduler[w]["status"] for w in workers} == {"skipped"}
 
 
 def test_user_playbook_second_run_changes_nothing(
-    inventory: Path, dockers: dict[str, docker.DockerClient], tmp_path_factory: Any
+    inventory: Path, dockers: dict[str, docker.DockerClient], user_playbook: Path
 ) -> None:
-    (path,) = Path(tmp_path_factory.getbasetemp()).glob("user*/site.yml")
     before = container_ids(dockers)
-    code, recap = play(path, "-i", inventory)
+    code, recap = play(user_playbook, "-i", inventory)
     assert code == 0, recap
     assert recap["changed"] == 0, recap["recap"]
     assert container_ids(dockers) == before
@@ -194,5 +219,6 @@ def test_shipped_teardown_playbook_removes_the_cluster(
     code, recap = play("teardown", "-i", inventory)
     assert code == 0, recap
     assert container_ids(dockers) == {}
-    result = daskfleet("down", inventory, "--yes")
+    # Later test modules start from hosts without the image too.
+    result = daskfleet("down", inventory, "--yes", "--purge-images")
     assert result.returncode == 0, result.stdout + result.stderr
