@@ -43,6 +43,11 @@ from daskfleet.ssh.hostkeys import (
 
 log = logging.getLogger(__name__)
 
+#: Seconds between SSH keepalives, so a quiet connection still has data in flight.
+KEEPALIVE_SECONDS = 15
+#: Seconds data may stay unacknowledged before the connection counts as dead.
+DEAD_LINK_SECONDS = 45
+
 _TRANSIENT_ERRNOS = frozenset(
     {
         errno.ECONNREFUSED,
@@ -134,8 +139,21 @@ def _open_once(host: Host, options: ConnectOptions) -> fabric.Connection:
     except BaseException:
         close_connection(conn)
         raise
-    conn.transport.set_keepalive(15)
+    conn.transport.set_keepalive(KEEPALIVE_SECONDS)
+    _drop_dead_links(conn.transport.sock)
     return conn
+
+
+def _drop_dead_links(sock: object) -> None:
+    """Let the kernel close the connection once the peer stops acknowledging.
+
+    Without this, a command running when the link is cut waits out TCP's own
+    retries (a quarter of an hour). With keepalives always in flight, a cut
+    link now fails its commands after about KEEPALIVE + DEAD_LINK seconds.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if isinstance(sock, socket.socket) and option is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, option, DEAD_LINK_SECONDS * 1000)
 
 
 def _changed_key(
