@@ -10,6 +10,7 @@ the scheduler's HTTP ``/health`` answers.
 from __future__ import annotations
 
 import logging
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Collection, Mapping, Sequence
@@ -119,7 +120,8 @@ def check_health(
         )
         cluster_problems = _check_versions(client)
     if dashboard_url is not None:
-        cluster_problems += _check_http(dashboard_url)
+        ca_file = getattr(security, "tls_ca_file", None)
+        cluster_problems += _check_http(dashboard_url, ca_file)
     return HealthReport(
         scheduler_address, tuple(checks), tuple(unexpected), cluster_problems
     )
@@ -259,10 +261,11 @@ def _minor(version: object) -> str:
     return ".".join(str(version).split(".")[:2])
 
 
-def _check_http(dashboard_url: str) -> tuple[str, ...]:
+def _check_http(dashboard_url: str, ca_file: str | None = None) -> tuple[str, ...]:
     url = dashboard_url.rstrip("/") + "/health"
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=10, context=context) as response:
             body = response.read().decode(errors="replace").strip()
     except (urllib.error.URLError, OSError) as exc:
         return (f"scheduler HTTP {url} did not answer: {exc}",)

@@ -46,6 +46,7 @@ from daskfleet.specs import (
     ImageRef,
     build_specs,
 )
+from daskfleet.tls import secure_specs
 
 ActionKind = Literal["create", "replace", "start", "remove", "unchanged"]
 
@@ -185,15 +186,19 @@ def plan_deploy(
     observed: Mapping[str, Observed],
     image: ImageRef,
     notebook: NotebookImage | None = None,
+    certificates: Mapping[str, str] | None = None,
 ) -> Plan:
     """Actions that bring every host with facts to the wanted containers.
 
     A host missing from ``observed`` counts as having nothing. Without a
     ``notebook`` image the inventory's notebook container is left as it
-    is; with one it is planned like the others. Raises
+    is; with one it is planned like the others. With ``security: tls``,
+    ``certificates`` gives each host's certificate fingerprint. Raises
     :class:`~daskfleet.errors.PlanError` when the cluster does not fit.
     """
     wanted = build_specs(inventory, facts, image)
+    if inventory.security == "tls":
+        wanted = secure_specs(wanted, inventory.cluster, certificates or {})
     add_notebook_spec(wanted, inventory, notebook)
     skipped = (NOTEBOOK_ROLE,) if leaves_notebook_alone(inventory, notebook) else ()
     hosts = [*wanted, *(h for h in observed if h not in wanted)]

@@ -172,7 +172,8 @@ def worker_container_name(cluster: str, host: str) -> str:
 def scheduler_address(inventory: Inventory) -> str:
     """The URL workers and clients use to reach the scheduler."""
     address = _bracketed(inventory.scheduler.address)
-    return f"tcp://{address}:{inventory.scheduler_port}"
+    protocol = "tls" if inventory.security == "tls" else "tcp"
+    return f"{protocol}://{address}:{inventory.scheduler_port}"
 
 
 def build_specs(

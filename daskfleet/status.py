@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import docker
 import docker.errors
+from distributed.security import Security
 from docker.models.containers import Container
 
 from daskfleet.client import open_client
@@ -32,6 +33,7 @@ from daskfleet.results import HostResult
 from daskfleet.retire import workers_of_hosts
 from daskfleet.specs import LABEL_ROLE, scheduler_address
 from daskfleet.ssh import SSHFleet
+from daskfleet.tls import client_security
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +197,9 @@ def cluster_status(
         )
     not_running = scheduler_not_running(inventory.scheduler.name, results)
     if not_running is None:
-        workers, scheduler_error = _ask_scheduler(address, timeout)
+        workers, scheduler_error = _ask_scheduler(
+            address, timeout, client_security(inventory)
+        )
     else:
         workers, scheduler_error = None, not_running
     statuses = {
@@ -224,11 +228,11 @@ def scheduler_not_running(
 
 
 def _ask_scheduler(
-    address: str, timeout: float
+    address: str, timeout: float, security: Security | None
 ) -> tuple[WorkerInfo | None, str | None]:
     """The scheduler's workers, or None and why it could not be asked."""
     try:
-        with open_client(address, timeout=timeout) as client:
+        with open_client(address, timeout=timeout, security=security) as client:
             workers: WorkerInfo = client.scheduler_info(n_workers=-1)["workers"]
             return workers, None
     except HealthError as exc:

@@ -41,6 +41,7 @@ from daskfleet.remote_docker import FleetDocker
 from daskfleet.retire import retire_hosts
 from daskfleet.specs import scheduler_address
 from daskfleet.ssh import SSHFleet
+from daskfleet.tls import client_security
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,10 @@ def _retire(ctx: DeployContext) -> None:
     hold_restarts(ctx, {name: workers[name] for name in leaving})
     try:
         retired = retire_hosts(
-            scheduler_address(ctx.inventory), leaving, timeout=ctx.timeout
+            scheduler_address(ctx.inventory),
+            leaving,
+            timeout=ctx.timeout,
+            security=client_security(ctx.inventory),
         )
     except HealthError as exc:
         for name in leaving:

@@ -33,6 +33,15 @@ class DaskfleetGroup(click.Group):
         except KeyboardInterrupt:
             err_console.print(Text("interrupted", style="yellow"))
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            # A bug, not a user error: one line, the traceback only at -vv.
+            logging.getLogger("daskfleet").debug("internal error", exc_info=True)
+            what = f"internal error: {type(exc).__name__}: {mask(str(exc))}"
+            err_console.print(Text.assemble(("error: ", "bold red"), what))
+            err_console.print("  run again with -vv to see where; please report it")
+            ctx.exit(1)
 
 
 @click.group(
@@ -58,6 +67,7 @@ def cli(verbose: int) -> None:
 def _register() -> None:
     from daskfleet.cli import (
         adhoc,
+        clientconfig,
         completion,
         deploy,
         down,
@@ -74,6 +84,7 @@ def _register() -> None:
 
     cli.add_command(inventory.inventory_command)
     cli.add_command(deploy.deploy_command)
+    cli.add_command(clientconfig.client_config_command)
     cli.add_command(upgrade.upgrade_command)
     cli.add_command(hosts.ping_command)
     cli.add_command(hosts.facts_command)

@@ -125,4 +125,5 @@ def dashboard_url(inventory: Inventory) -> str:
     address = inventory.scheduler.address
     if ":" in address:
         address = f"[{address}]"
-    return f"http://{address}:{inventory.dashboard_port}"
+    scheme = "https" if inventory.security == "tls" else "http"
+    return f"{scheme}://{address}:{inventory.dashboard_port}"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from daskfleet import notebook
 from daskfleet.containers import apply_action, stop_restarting
+from daskfleet.deploy.certs import install_certificates
 from daskfleet.deploy.context import DeployContext
 from daskfleet.deploy.envstage import stage_env_files
 from daskfleet.errors import DockerError
@@ -31,10 +32,11 @@ from daskfleet.images import (
     save_image,
     ship_image,
 )
-from daskfleet.inventory.model import Host
+from daskfleet.inventory.model import Host, Inventory
 from daskfleet.plan import Action, Observed, ObservedContainer, plan_deploy
 from daskfleet.retire import retire_hosts
 from daskfleet.specs import LABEL_CLUSTER, ContainerSpec, ImageRef, scheduler_address
+from daskfleet.tls import client_security, ensure_host_pair
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +104,12 @@ def plan(ctx: DeployContext) -> None:
     image = image_ref(ctx.image)
     ctx.notebook = notebook.prepare_notebook(ctx.inventory, ctx.image)
     planned = plan_deploy(
-        ctx.inventory, ctx.facts, ctx.observed, image, notebook=ctx.notebook
+        ctx.inventory,
+        ctx.facts,
+        ctx.observed,
+        image,
+        notebook=ctx.notebook,
+        certificates=certificate_fingerprints(ctx.inventory, ctx.facts),
     )
     if planned.needs_image:
         client = docker_client(ctx.inventory.image.builder)
@@ -115,6 +122,21 @@ def plan(ctx: DeployContext) -> None:
     ctx.plan = ctx.recap.plan = planned
 
 
+def certificate_fingerprints(
+    inventory: Inventory, hosts: Iterable[str]
+) -> dict[str, str]:
+    """Each host's certificate fingerprint (issued on first use), with TLS on."""
+    if inventory.security != "tls":
+        return {}
+    return {
+        name: ensure_host_pair(
+            inventory.cluster, name, inventory.hosts[name].address
+        ).fingerprint
+        for name in hosts
+        if name in inventory.hosts
+    }
+
+
 def image_ref(image: BuiltImage) -> ImageRef:
     """What the planner needs to know of a built image."""
     labels = {**image.labels, **image.versions.labels()}
@@ -125,6 +147,7 @@ def ship(ctx: DeployContext) -> None:
     """Write env files; send each host that lacks the image only what it lacks."""
     assert ctx.plan is not None
     stage_env_files(ctx)
+    install_certificates(ctx)
     notebook.ship_notebook(ctx)
     if not ctx.plan.needs_image:
         return
@@ -166,7 +189,10 @@ def workers(ctx: DeployContext) -> None:
     leaving &= {h.name for h in ctx.healthy_hosts()}
     if leaving:
         retire_hosts(
-            scheduler_address(ctx.inventory), sorted(leaving), timeout=ctx.timeout
+            scheduler_address(ctx.inventory),
+            sorted(leaving),
+            timeout=ctx.timeout,
+            security=client_security(ctx.inventory),
         )
     _apply(ctx, lambda a: a.role != "scheduler" or a.kind == "remove")
 
@@ -246,6 +272,7 @@ def health(ctx: DeployContext) -> None:
         dashboard_url=ctx.recap.dashboard_url,
         timeout=ctx.timeout,
         tolerated_hosts=others,
+        security=client_security(ctx.inventory),
     )
     ctx.recap.health = report
     for check in report.workers:

@@ -29,6 +29,10 @@ DEFAULT_SCHEDULER_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8787
 DEFAULT_SSH_PORT = 22
 DEFAULT_TIMEOUT = 120.0
+
+Security = Literal["tls", "none"]
+SECURITY_MODES: tuple[Security, ...] = ("tls", "none")
+DEFAULT_SECURITY: Security = "none"
 DEFAULT_NOTEBOOK_PORT = 8888
 
 
@@ -128,6 +132,8 @@ class Inventory:
     timeout: float = DEFAULT_TIMEOUT
     upgrade: UpgradeSettings = field(default_factory=UpgradeSettings)
     notebook: NotebookSettings | None = None
+    #: ``tls``: every Dask connection encrypted with the cluster's own CA.
+    security: Security = DEFAULT_SECURITY
 
     @property
     def scheduler(self) -> Host:

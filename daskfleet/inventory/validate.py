@@ -25,6 +25,7 @@ from daskfleet.inventory.model import (
     GPU_WORKERS,
     IMAGE_KINDS,
     ROLES,
+    SECURITY_MODES,
     ImageKind,
     ImageSettings,
     NotebookSettings,
@@ -237,6 +238,18 @@ def parse_cluster_name(node: Node, key_path: str, ctx: Context) -> str:
     name = _text(node, key_path, "a cluster name")
     check_name(name, node.location, key_path, "cluster name")
     return name
+
+
+def parse_security(node: Node, key_path: str, ctx: Context) -> str:
+    value = node.value
+    if value not in SECURITY_MODES:
+        fail(
+            node,
+            key_path,
+            "tls or none",
+            hint="leave it out for tls; none turns encryption and client certificates off",
+        )
+    return str(value)
 
 
 # Collections --------------------------------------------------------------
@@ -516,4 +529,5 @@ CLUSTER_SETTINGS: Mapping[str, Parser] = {
     "image": parse_image,
     "upgrade": parse_upgrade,
     "notebook": parse_notebook,
+    "security": parse_security,
 }

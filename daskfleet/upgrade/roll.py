@@ -28,6 +28,7 @@ from daskfleet.plan import Action
 from daskfleet.retire import retire_hosts, workers_of_hosts
 from daskfleet.sizes import format_size
 from daskfleet.specs import RESTART_POLICY, scheduler_address
+from daskfleet.tls import client_security
 from daskfleet.upgrade.batches import Batch
 from daskfleet.upgrade.settings import UpgradeSettings
 
@@ -54,7 +55,12 @@ def roll_batch(
     replaced = {a.host: [a.name] for a in batch.actions if a.kind == "replace"}
     hold_restarts(ctx, replaced)
     try:
-        retire_hosts(scheduler_address(ctx.inventory), batch.hosts, timeout=ctx.timeout)
+        retire_hosts(
+            scheduler_address(ctx.inventory),
+            batch.hosts,
+            timeout=ctx.timeout,
+            security=client_security(ctx.inventory),
+        )
     except HealthError as exc:
         _restore(ctx, batch, renamed=False)
         raise UpgradeError(
@@ -142,6 +148,7 @@ def _check(
         expected,
         timeout=timeout,
         tolerated_hosts=others,
+        security=client_security(ctx.inventory),
     )
 
 

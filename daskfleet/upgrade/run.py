@@ -37,6 +37,7 @@ from daskfleet.plan import Action
 from daskfleet.remote_docker import FleetDocker
 from daskfleet.specs import scheduler_address
 from daskfleet.ssh import SSHFleet
+from daskfleet.tls import client_security
 from daskfleet.upgrade.batches import Batch, plan_batches
 from daskfleet.upgrade.leftovers import drop_leftovers, split_leftovers
 from daskfleet.upgrade.roll import roll_batch
@@ -213,7 +214,9 @@ def _roll(ctx: DeployContext, batches: list[Batch], settings: UpgradeSettings) -
     total = sum(len(b.hosts) for b in batches)
     allowed = settings.max_failed.of(total)
     failed = 0
-    with open_client(scheduler_address(ctx.inventory), timeout=30) as client:
+    address = scheduler_address(ctx.inventory)
+    security = client_security(ctx.inventory)
+    with open_client(address, timeout=30, security=security) as client:
         for batch in batches:
             ctx.events.stage(
                 f"batch {batch.number}/{len(batches)}: {', '.join(batch.hosts)}"

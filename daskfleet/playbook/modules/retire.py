@@ -19,6 +19,7 @@ from daskfleet.playbook.module import (
 )
 from daskfleet.retire import retire_hosts, worker_name_pattern
 from daskfleet.specs import scheduler_address
+from daskfleet.tls import client_security
 
 
 @register
@@ -42,7 +43,10 @@ class RetireModule(ClusterModule):
         hold_restarts(ctx, found)
         timeout = call.args.get("timeout") or ctx.timeout
         retired = retire_hosts(
-            scheduler_address(ctx.inventory), list(found), timeout=timeout
+            scheduler_address(ctx.inventory),
+            list(found),
+            timeout=timeout,
+            security=client_security(ctx.inventory),
         )
         for host in found:
             mine = [n for n in retired if worker_name_pattern(host).fullmatch(n)]
