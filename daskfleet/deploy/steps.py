@@ -178,7 +178,7 @@ def ship(ctx: DeployContext) -> None:
 def scheduler(ctx: DeployContext) -> None:
     """Create, replace or start the scheduler container."""
     ctx.events.stage("scheduler")
-    _apply(ctx, lambda a: a.role == "scheduler" and a.kind != "remove")
+    apply_actions(ctx, lambda a: a.role == "scheduler" and a.kind != "remove")
 
 
 def workers(ctx: DeployContext) -> None:
@@ -194,7 +194,7 @@ def workers(ctx: DeployContext) -> None:
             timeout=ctx.timeout,
             security=client_security(ctx.inventory),
         )
-    _apply(ctx, lambda a: a.role != "scheduler" or a.kind == "remove")
+    apply_actions(ctx, lambda a: a.role != "scheduler" or a.kind == "remove")
 
 
 def hold_restarts(ctx: DeployContext, containers: dict[str, list[str]]) -> None:
@@ -208,7 +208,8 @@ def hold_restarts(ctx: DeployContext, containers: dict[str, list[str]]) -> None:
     ctx.on_hosts(ctx.healthy_hosts(containers), hold)
 
 
-def _apply(ctx: DeployContext, chosen: Callable[[Action], bool]) -> None:
+def apply_actions(ctx: DeployContext, chosen: Callable[[Action], bool]) -> None:
+    """Carry out the plan's changing actions that ``chosen`` accepts, per host."""
     assert ctx.plan is not None
     todo = {
         host: [a for a in actions if chosen(a) and a.changes]

@@ -35,7 +35,7 @@ def plan_batches(actions: Sequence[Action], settings: UpgradeSettings) -> list[B
     together, since retiring is per host). With a canary, the first batch
     holds that many hosts and must prove healthy before the others start.
     """
-    changing = [a for a in actions if a.role != "scheduler" and a.changes]
+    changing = [a for a in actions if a.role == "worker" and a.changes]
     hosts = list(dict.fromkeys(a.host for a in changing))
     if not hosts:
         return []

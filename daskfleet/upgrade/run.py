@@ -136,6 +136,8 @@ def _run(ctx: DeployContext, options: UpgradeOptions) -> None:
         _restart_cluster(ctx, scheduler, options)
         return
     _roll(ctx, batches, options.settings)
+    # The notebook holds no cluster data: it is replaced once the workers are.
+    steps.apply_actions(ctx, lambda a: a.role not in ("scheduler", "worker"))
     drop_leftovers(ctx, leftovers)
     steps.health(ctx)
 

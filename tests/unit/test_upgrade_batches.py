@@ -64,3 +64,9 @@ def test_expected_worker_of_a_gpu_container() -> None:
 
 def test_unreadable_summary_expects_nothing() -> None:
     assert expected_from_summary("w1", "c", None) == []
+
+
+def test_the_notebook_is_not_rolled_as_a_worker() -> None:
+    actions = [action("w1"), action("n1", role="notebook")]
+    batches = plan_batches(actions, UpgradeSettings(batch=Amount(5)))
+    assert [b.hosts for b in batches] == [("w1",)]
