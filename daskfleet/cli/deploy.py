@@ -20,8 +20,9 @@ from rich.text import Text
 from daskfleet.cli.hosts import load_selected, ssh_options
 from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
-from daskfleet.deploy import DeployOptions, Recap, deploy
+from daskfleet.deploy import Recap
 from daskfleet.plan import Plan
+from daskfleet.playbook import PlayOptions, run_shipped
 from daskfleet.sizes import format_size
 
 STATUS_STYLES = {
@@ -100,16 +101,24 @@ def deploy_command(
     settings changed (workers are retired through the scheduler first) and
     checks every worker through a Dask client. Exit 0 when all is healthy,
     1 when a host or the cluster failed, 2 for bad input.
+
+    This runs the shipped deploy playbook (see daskfleet play).
     """
     inventory, _ = load_selected(inventory_path, limit)
-    options = DeployOptions(
-        check, limit, timeout, accept_new_host_keys, connect_timeout, lock_wait
+    options = PlayOptions(
+        check=check,
+        limit=limit,
+        timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys,
+        connect_timeout=connect_timeout,
+        lock_wait=lock_wait,
+        command="deploy",
     )
     if as_json or not console.is_terminal:
-        recap = deploy(inventory, options)
+        recap = run_shipped("deploy", inventory, options)
     else:
         with TerminalEvents() as events:
-            recap = deploy(inventory, options, events)
+            recap = run_shipped("deploy", inventory, options, events)
     if as_json:
         print_json(recap.to_dict())
     else:

@@ -14,8 +14,8 @@ from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import Recap
 from daskfleet.inventory.model import Host, Inventory
-from daskfleet.ssh import SSHFleet
-from daskfleet.teardown import DownOptions, scheduler_leaves, take_down
+from daskfleet.playbook import PlayOptions, run_shipped
+from daskfleet.teardown import scheduler_leaves
 
 
 @click.command("down")
@@ -51,17 +51,21 @@ def down_command(
     workers. When the scheduler goes too, workers are stopped cleanly, then
     the scheduler. Asks for confirmation on a terminal unless --yes; without
     a terminal --yes is required. Exit 0 when done, 1 when a host failed.
+
+    This runs the shipped teardown playbook (see daskfleet play).
     """
     inventory, hosts = load_selected(inventory_path, limit)
     if not yes:
         _confirm(inventory, hosts, purge_images)
-    options = DownOptions(limit, purge_images, timeout, lock_wait)
-    with SSHFleet(
-        inventory,
+    options = PlayOptions(
+        limit=limit,
         accept_new_host_keys=accept_new_host_keys,
         connect_timeout=connect_timeout,
-    ) as fleet:
-        recap = take_down(inventory, fleet, options)
+        lock_wait=lock_wait,
+        command="down",
+        overrides={"teardown": {"purge_images": purge_images, "timeout": timeout}},
+    )
+    recap = run_shipped("teardown", inventory, options)
     if as_json:
         print_json(recap.to_dict())
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,8 @@ from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import Recap
 from daskfleet.inventory import load_inventory
-from daskfleet.upgrade.run import UpgradeOptions, upgrade
-from daskfleet.upgrade.settings import Amount, UpgradeSettings
+from daskfleet.playbook import PlayOptions, run_shipped
+from daskfleet.upgrade.settings import Amount
 
 
 class AmountType(click.ParamType[Amount]):
@@ -125,27 +124,32 @@ def upgrade_command(
     workers), replaced, and must prove healthy before the next batch
     starts. A batch that fails is rolled back to its previous containers and
     the upgrade stops with exit 1. A re-run continues an interrupted one.
+
+    This runs the shipped upgrade playbook (see daskfleet play).
     """
     if image_ref and rebuild:
         raise click.UsageError("--image and --rebuild exclude each other")
     inventory = load_inventory(inventory_path)
-    settings = _settings(inventory.upgrade, overrides, no_rollback)
-    options = UpgradeOptions(
-        settings=settings,
-        image=image_ref,
-        rebuild=rebuild,
-        restart_cluster=restart_cluster,
+    arguments = {
+        **_arguments(overrides, no_rollback),
+        "image": image_ref,
+        "rebuild": rebuild,
+        "restart_cluster": restart_cluster,
+    }
+    options = PlayOptions(
         check=check,
         timeout=timeout,
         accept_new_host_keys=accept_new_host_keys,
         connect_timeout=connect_timeout,
         lock_wait=lock_wait,
+        command="upgrade",
+        overrides={"upgrade": arguments},
     )
     if as_json or not console.is_terminal:
-        recap = upgrade(inventory, options)
+        recap = run_shipped("upgrade", inventory, options)
     else:
         with TerminalEvents() as events:
-            recap = upgrade(inventory, options, events)
+            recap = run_shipped("upgrade", inventory, options, events)
     if as_json:
         print_json(recap.to_dict())
     else:
@@ -154,13 +158,13 @@ def upgrade_command(
         raise click.exceptions.Exit(1)
 
 
-def _settings(
-    base: UpgradeSettings, overrides: dict[str, Any], no_rollback: bool
-) -> UpgradeSettings:
-    given = {k: v for k, v in overrides.items() if v is not None}
+def _arguments(overrides: dict[str, Any], no_rollback: bool) -> dict[str, Any]:
+    """The upgrade task's arguments: the options given (over the inventory's)."""
+    given = {k: str(v) if isinstance(v, Amount) else v for k, v in overrides.items()}
+    given = {k: v for k, v in given.items() if v is not None}
     if no_rollback:
         given["rollback"] = False
-    return dataclasses.replace(base, **given)
+    return given
 
 
 def _print(recap: Recap) -> None:
