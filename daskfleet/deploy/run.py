@@ -35,7 +35,7 @@ def deploy(
     options = options or DeployOptions()
     started = time.monotonic()
     hosts = inventory.select(options.limit)
-    departed = _departed_hosts(inventory, options)
+    departed = departed_hosts(inventory, options)
     hosts += departed
     recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
     recap.scheduler_address = scheduler_address(inventory)
@@ -63,12 +63,12 @@ def deploy(
         finally:
             docker.close()
     if not options.check:
-        _remember_hosts(inventory, departed, recap)
+        remember_hosts(inventory, departed, recap)
     recap.seconds = time.monotonic() - started
     return recap
 
 
-def _departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host, ...]:
+def departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host, ...]:
     """Hosts of the last deploy that the inventory no longer lists.
 
     A ``--limit`` run leaves them alone: it is about the hosts it names.
@@ -82,7 +82,7 @@ def _departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host,
     return gone
 
 
-def _remember_hosts(
+def remember_hosts(
     inventory: Inventory, departed: tuple[Host, ...], recap: Recap
 ) -> None:
     """Record the inventory's hosts, and departed hosts not yet cleaned up."""
@@ -106,7 +106,7 @@ def _run_steps(ctx: DeployContext) -> None:
     steps.ship(ctx)
     steps.scheduler(ctx)
     steps.workers(ctx)
-    if _scheduler_usable(ctx):
+    if scheduler_usable(ctx):
         steps.health(ctx)
     else:
         ctx.recap.errors.append(
@@ -114,7 +114,8 @@ def _run_steps(ctx: DeployContext) -> None:
         )
 
 
-def _scheduler_usable(ctx: DeployContext) -> bool:
+def scheduler_usable(ctx: DeployContext) -> bool:
+    """Whether the scheduler's host has no failure recorded in this run."""
     name = ctx.inventory.scheduler.name
     host = ctx.recap.hosts.get(name)
     return host is None or not host.errors

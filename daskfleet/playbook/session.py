@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from daskfleet.deploy import steps
 from daskfleet.deploy.context import DeployContext, DeployEvents, DeployOptions
 from daskfleet.deploy.recap import Recap
-from daskfleet.deploy.run import _departed_hosts, _remember_hosts, dashboard_url
+from daskfleet.deploy.run import dashboard_url, departed_hosts, remember_hosts
 from daskfleet.guard import guarded_run
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.remote_docker import FleetDocker
@@ -67,7 +67,7 @@ class ClusterSession:
         if self._ctx is None:
             self._started = time.monotonic()
             if self.with_departed:
-                self._departed = _departed_hosts(self.inventory, self.options)
+                self._departed = departed_hosts(self.inventory, self.options)
             chosen = (*hosts, *self._departed)
             recap = Recap.for_hosts(
                 self.inventory.cluster, [h.name for h in chosen], self.options.check
@@ -88,6 +88,11 @@ class ClusterSession:
     @property
     def recap(self) -> Recap | None:
         return None if self._ctx is None else self._ctx.recap
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems of the whole cluster recorded so far."""
+        return [] if self._ctx is None else self._ctx.recap.errors
 
     def adopt(self, recap: Recap) -> None:
         """Take over the recap of a run that made its own context (upgrade)."""
@@ -156,7 +161,7 @@ class ClusterSession:
             return None
         recap = self._ctx.recap
         if not self.options.check and "workers" in self._done and self.with_departed:
-            _remember_hosts(self.inventory, self._departed, recap)
+            remember_hosts(self.inventory, self._departed, recap)
         recap.seconds = time.monotonic() - self._started
         self._guard.close()
         return recap

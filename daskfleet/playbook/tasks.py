@@ -182,12 +182,10 @@ def run_cluster_task(
     for name, facts in ctx.facts.items():
         run.variables.facts[name] = facts.to_dict()
     names = _reported(session, hosts)
+    after = session.snapshot()
     cluster_wide = result.failed and (
-        len(session.recap.errors) > errors_before  # type: ignore[union-attr]
-        or not any(
-            session.snapshot()[n].errors > before.get(n, Snapshot()).errors
-            for n in names
-        )
+        len(session.errors) > errors_before
+        or not any(after[n].errors > before.get(n, Snapshot()).errors for n in names)
     )
     outcomes = {
         n: _cluster_outcome(

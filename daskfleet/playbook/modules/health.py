@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daskfleet.deploy import steps
-from daskfleet.deploy.run import _scheduler_usable
+from daskfleet.deploy.run import scheduler_usable
 from daskfleet.playbook.module import ClusterCall, ClusterModule, ModuleResult, register
 
 SCHEDULER_FAILED = "the scheduler host failed, so the cluster's health was not checked"
@@ -24,7 +24,7 @@ class HealthModule(ClusterModule):
     def run(self, call: ClusterCall) -> ModuleResult:
         call.session.prepare()
         ctx = call.ctx
-        if not _scheduler_usable(ctx):
+        if not scheduler_usable(ctx):
             ctx.recap.errors.append(SCHEDULER_FAILED)
             return ModuleResult(failed=True, msg=SCHEDULER_FAILED)
         call.session.once("health", steps.health)
