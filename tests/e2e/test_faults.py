@@ -222,7 +222,7 @@ def test_two_deploys_at_once_one_waits_one_fails(inventory: Path, cluster: str) 
     assert json.loads(out)["changed"] == 0
 
 
-def test_a_crashed_runs_lock_is_named_and_released(
+def test_a_crashed_runs_lock_is_taken_over_by_the_next_run(
     inventory: Path, cluster: str
 ) -> None:
     crashed = start_daskfleet("deploy", inventory)
@@ -233,12 +233,33 @@ def test_a_crashed_runs_lock_is_named_and_released(
     status = daskfleet("lock", "status", inventory, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["holder"]["pid"] == crashed.pid
-    refused = daskfleet("deploy", inventory)
-    assert refused.returncode == 1 and "is locked" in refused.stderr
+    # Its process is gone and it ran on this controller: the lock is stale.
+    result = daskfleet("deploy", inventory, "--json")
+    assert result.returncode == 0, recap_of(result)["errors"]
+    assert "no longer running" in result.stderr
 
+
+def test_another_controllers_lock_is_named_and_released(
+    inventory: Path, cluster: str
+) -> None:
+    lock = Path(lock_path(cluster))
+    lock.mkdir(parents=True)
+    holder = {
+        "user": "ana",
+        "controller": "elsewhere",
+        "pid": 4242,
+        "since": "2026-01-01T00:00:00+00:00",
+        "command": "deploy prod.yml",
+        "token": "t" * 32,
+    }
+    (lock / "holder").write_text(json.dumps(holder))
+
+    refused = daskfleet("deploy", inventory)
+    assert refused.returncode == 1
+    assert "is locked" in refused.stderr and "ana@elsewhere" in refused.stderr
     released = daskfleet("lock", "release", inventory)
     assert released.returncode == 0, released.stderr
-    assert not Path(lock_path(cluster)).exists()
+    assert not lock.exists()
     result = daskfleet("deploy", inventory, "--json")
     assert result.returncode == 0, recap_of(result)["errors"]
 
