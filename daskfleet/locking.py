@@ -68,7 +68,9 @@ class LockHolder:
         """The holder a lock file names; None while it is still being written."""
         try:
             data = json.loads(text)
-            return cls(**{k: data[k] for k in _FIELDS})
+            return cls(
+                **{k: data[k] for k in _FIELDS}, token=str(data.get("token", ""))
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -152,11 +154,32 @@ def acquire(
     host, path = inventory.scheduler, lock_path(inventory.cluster)
     deadline = time.monotonic() + wait
     while not make_lock_dir(fleet, host, path, holder.to_json()):
+        if _took_over_stale(fleet, inventory):
+            continue
         if time.monotonic() >= deadline:
             raise _held_error(inventory, read_lock(fleet, inventory), wait)
         logger.info("cluster %s is locked; waiting", inventory.cluster)
         time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
     logger.debug("took the deploy lock %s:%s", host.name, path)
+
+
+def _took_over_stale(fleet: SSHFleet, inventory: Inventory) -> bool:
+    """Break a lock left by a run of this controller whose process is gone.
+
+    Only a lock still naming that dead run is removed (its token), so two
+    runs that find the same stale lock cannot break each other's new one.
+    """
+    state = read_lock(fleet, inventory)
+    stale = state.holder
+    if stale is None or not stale.token or not stale.is_stale():
+        return False
+    logger.warning(
+        "breaking the deploy lock of cluster %s left by %s, which is no longer running",
+        inventory.cluster,
+        stale.describe(),
+    )
+    path = lock_path(inventory.cluster)
+    return drop_lock_dir(fleet, inventory.scheduler, path, stale.token)
 
 
 def release(fleet: SSHFleet, inventory: Inventory, holder: LockHolder) -> None:

@@ -21,13 +21,15 @@ def run(argv: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[byte
     return subprocess.run(["sh", "-c", line], input=stdin, capture_output=True)
 
 
-def test_holder_round_trips_without_its_token() -> None:
+def test_holder_round_trips_and_never_shows_its_token() -> None:
     holder = LockHolder.current("deploy inv.yml")
     parsed = LockHolder.parse(holder.to_json().decode())
     assert parsed is not None
     assert parsed.pid == os.getpid() and parsed.command == "deploy inv.yml"
-    assert parsed.token == ""
+    # The token lets the next run break this lock only if it is stale.
+    assert parsed.token == holder.token
     assert f"(pid {os.getpid()}, since " in parsed.describe()
+    assert holder.token not in parsed.describe()
     assert LockHolder.parse("") is None
     assert LockHolder.parse('{"user": "x"}') is None
 
