@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from distributed.security import Security
 
+from daskfleet.envfiles import cluster_dir
 from daskfleet.inventory.model import Inventory, Volume
 from daskfleet.paths import state_dir
 from daskfleet.specs import LABEL_SPEC, ContainerSpec
@@ -33,9 +34,10 @@ logger = logging.getLogger(__name__)
 
 #: Where the certificates are mounted inside every Dask container.
 CONTAINER_TLS_DIR = "/etc/daskfleet/tls"
-#: Where a host keeps its certificates (root only). The host's name is part
-#: of the path so that hosts sharing a filesystem (the lab) keep theirs apart.
-HOST_TLS_DIR = "/var/lib/daskfleet/{cluster}/tls/{host}"
+#: A host's certificates (root only) sit in the cluster's directory there;
+#: the host's name is part of the path so that hosts sharing a filesystem
+#: (the lab) keep theirs apart.
+HOST_TLS_SUBDIR = "tls/{host}"
 CA_DAYS = 3650
 CERT_DAYS = 825
 
@@ -58,7 +60,7 @@ def tls_dir(cluster: str) -> Path:
 
 
 def host_tls_dir(cluster: str, host: str) -> str:
-    return HOST_TLS_DIR.format(cluster=cluster, host=host)
+    return f"{cluster_dir(cluster)}/{HOST_TLS_SUBDIR.format(host=host)}"
 
 
 def ensure_ca(cluster: str) -> KeyPair:
