@@ -257,7 +257,10 @@ def test_another_controllers_lock_is_named_and_released(
     refused = daskfleet("deploy", inventory)
     assert refused.returncode == 1
     assert "is locked" in refused.stderr and "ana@elsewhere" in refused.stderr
-    released = daskfleet("lock", "release", inventory)
+    careful = daskfleet("lock", "release", inventory)
+    assert careful.returncode == 1 and "--force" in careful.stderr
+    assert lock.exists()
+    released = daskfleet("lock", "release", inventory, "--force")
     assert released.returncode == 0, released.stderr
     assert not lock.exists()
     result = daskfleet("deploy", inventory, "--json")
