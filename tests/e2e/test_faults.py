@@ -25,8 +25,10 @@ from typing import Any
 import docker
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from daskfleet.audit import remote_audit_path
+from daskfleet.cli.main import cli
 from daskfleet.client import open_client
 from daskfleet.envfiles import env_file_path
 from daskfleet.lab import dockerd
@@ -419,15 +421,22 @@ def test_bad_input_exits_2_before_any_host_is_touched(lab: Any, tmp_path: Path) 
     lab_broken = broken_lab_inventories(lab, tmp_path)
     runs = [("deploy", p) for p in inventories + lab_broken]
     runs += [(c, p) for c in ("upgrade", "down") for p in lab_broken]
+    # One real process, as a user runs it; the rest in-process, for speed.
+    command, path = runs[0]
+    result = daskfleet(command, path, timeout=60)
+    assert result.returncode == 2, (path.name, command, result.stderr)
+    assert result.stderr.startswith("error: ") and path.name in result.stderr
+    runner = CliRunner()
     for command, path in runs:
         extra = ["--yes"] if command == "down" else []
-        result = daskfleet(command, path, *extra, timeout=60)
-        assert result.returncode == 2, (path.name, command, result.stderr)
-        assert result.stderr.startswith("error: "), result.stderr
-        assert path.name in result.stderr, result.stderr
+        outcome = runner.invoke(cli, [command, str(path), *extra])
+        assert outcome.exit_code == 2, (path.name, command, outcome.output)
+        assert outcome.stderr.startswith("error: "), outcome.stderr
+        assert path.name in outcome.stderr, outcome.stderr
     for path in playbooks:
-        result = daskfleet("play", path, "-i", lab.inventory_path, timeout=60)
-        assert result.returncode == 2, (path.name, result.stderr)
-        assert path.name in result.stderr, result.stderr
+        args = ["play", str(path), "-i", str(lab.inventory_path)]
+        outcome = runner.invoke(cli, args)
+        assert outcome.exit_code == 2, (path.name, outcome.output)
+        assert path.name in outcome.stderr, outcome.stderr
 
     assert accepted_logins(lab) == before
