@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
 from daskfleet.deploy import history, steps
 from daskfleet.deploy.context import (
@@ -34,9 +36,26 @@ def deploy(
     """
     options = options or DeployOptions()
     started = time.monotonic()
-    hosts = inventory.select(options.limit)
     departed = departed_hosts(inventory, options)
-    hosts += departed
+    hosts = inventory.select(options.limit) + departed
+    with cluster_run(inventory, options, "deploy", hosts, events) as ctx:
+        _run_steps(ctx)
+    recap = ctx.recap
+    if not options.check:
+        remember_hosts(inventory, departed, recap)
+    recap.seconds = time.monotonic() - started
+    return recap
+
+
+@contextlib.contextmanager
+def cluster_run(
+    inventory: Inventory,
+    options: DeployOptions,
+    command: str,
+    hosts: tuple[Host, ...],
+    events: DeployEvents | None,
+) -> Iterator[DeployContext]:
+    """Connections, Docker clients, lock and audit line for one run's steps."""
     recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
     recap.scheduler_address = scheduler_address(inventory)
     recap.dashboard_url = dashboard_url(inventory)
@@ -48,24 +67,19 @@ def deploy(
     guard = guarded_run(
         fleet,
         inventory,
-        "deploy",
+        command,
         recap,
         lock_wait=options.lock_wait,
         enabled=not options.check,
     )
     with fleet, guard:
         docker = FleetDocker(fleet)
-        ctx = DeployContext(
-            inventory, options, fleet, docker, recap, events or QuietEvents(), hosts
-        )
         try:
-            _run_steps(ctx)
+            yield DeployContext(
+                inventory, options, fleet, docker, recap, events or QuietEvents(), hosts
+            )
         finally:
             docker.close()
-    if not options.check:
-        remember_hosts(inventory, departed, recap)
-    recap.seconds = time.monotonic() - started
-    return recap
 
 
 def departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host, ...]:

@@ -19,12 +19,10 @@ from daskfleet.deploy.context import (
     DeployContext,
     DeployEvents,
     DeployOptions,
-    QuietEvents,
 )
 from daskfleet.deploy.recap import Recap
-from daskfleet.deploy.run import dashboard_url
+from daskfleet.deploy.run import cluster_run
 from daskfleet.errors import UpgradeError
-from daskfleet.guard import guarded_run
 from daskfleet.images import (
     BuildRequest,
     BuiltImage,
@@ -34,9 +32,7 @@ from daskfleet.images import (
 )
 from daskfleet.inventory.model import Inventory
 from daskfleet.plan import Action
-from daskfleet.remote_docker import FleetDocker
 from daskfleet.specs import scheduler_address
-from daskfleet.ssh import SSHFleet
 from daskfleet.tls import client_security
 from daskfleet.upgrade.batches import Batch, plan_batches
 from daskfleet.upgrade.leftovers import drop_leftovers, split_leftovers
@@ -70,47 +66,21 @@ def upgrade(
     """Upgrade every worker to the new image, losing no data; see the module."""
     options = options or UpgradeOptions()
     started = time.monotonic()
-    hosts = inventory.select(None)
-    recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
-    recap.scheduler_address = scheduler_address(inventory)
-    recap.dashboard_url = dashboard_url(inventory)
     deploy_options = DeployOptions(
         check=options.check,
         timeout=options.timeout,
         accept_new_host_keys=options.accept_new_host_keys,
         connect_timeout=options.connect_timeout,
-    )
-    fleet = SSHFleet(
-        inventory,
-        accept_new_host_keys=options.accept_new_host_keys,
-        connect_timeout=options.connect_timeout,
-    )
-    guard = guarded_run(
-        fleet,
-        inventory,
-        "upgrade",
-        recap,
         lock_wait=options.lock_wait,
-        enabled=not options.check,
     )
-    with fleet, guard:
-        docker = FleetDocker(fleet)
-        ctx = DeployContext(
-            inventory,
-            deploy_options,
-            fleet,
-            docker,
-            recap,
-            events or QuietEvents(),
-            hosts,
-        )
+    hosts = inventory.select(None)
+    with cluster_run(inventory, deploy_options, "upgrade", hosts, events) as ctx:
+        recap = ctx.recap
         try:
             _run(ctx, options)
         except UpgradeError as exc:
             if str(exc) not in recap.errors:
                 recap.errors.append(str(exc))
-        finally:
-            docker.close()
     recap.seconds = time.monotonic() - started
     return recap
 
