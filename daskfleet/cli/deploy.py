@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +22,7 @@ from daskfleet.cli.hosts import load_selected, ssh_options
 from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
 from daskfleet.deploy import Recap
+from daskfleet.inventory.model import Inventory
 from daskfleet.plan import Plan
 from daskfleet.playbook import PlayOptions, run_shipped
 from daskfleet.sizes import format_size
@@ -114,15 +116,26 @@ def deploy_command(
         lock_wait=lock_wait,
         command="deploy",
     )
+    run_and_report("deploy", inventory, options, as_json, print_recap)
+
+
+def run_and_report(
+    playbook: str,
+    inventory: Inventory,
+    options: PlayOptions,
+    as_json: bool,
+    show: Callable[[Recap], None],
+) -> None:
+    """Run a shipped playbook with terminal progress, print, exit 1 if not ok."""
     if as_json or not console.is_terminal:
-        recap = run_shipped("deploy", inventory, options)
+        recap = run_shipped(playbook, inventory, options)
     else:
         with TerminalEvents() as events:
-            recap = run_shipped("deploy", inventory, options, events)
+            recap = run_shipped(playbook, inventory, options, events)
     if as_json:
         print_json(recap.to_dict())
     else:
-        print_recap(recap)
+        show(recap)
     if not recap.ok:
         raise click.exceptions.Exit(1)
 

@@ -10,10 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from daskfleet.cli.deploy import (
-    TerminalEvents,
     print_recap,
     print_recap_errors,
     recap_table,
+    run_and_report,
 )
 from daskfleet.cli.hosts import (
     accept_new_option,
@@ -22,10 +22,10 @@ from daskfleet.cli.hosts import (
     json_option,
 )
 from daskfleet.cli.lock import lock_wait_option
-from daskfleet.cli.output import console, print_json
+from daskfleet.cli.output import console
 from daskfleet.deploy import Recap
 from daskfleet.inventory import load_inventory
-from daskfleet.playbook import PlayOptions, run_shipped
+from daskfleet.playbook import PlayOptions
 from daskfleet.upgrade.settings import Amount
 
 
@@ -145,17 +145,7 @@ def upgrade_command(
         command="upgrade",
         overrides={"upgrade": arguments},
     )
-    if as_json or not console.is_terminal:
-        recap = run_shipped("upgrade", inventory, options)
-    else:
-        with TerminalEvents() as events:
-            recap = run_shipped("upgrade", inventory, options, events)
-    if as_json:
-        print_json(recap.to_dict())
-    else:
-        _print(recap)
-    if not recap.ok:
-        raise click.exceptions.Exit(1)
+    run_and_report("upgrade", inventory, options, as_json, _print)
 
 
 def _arguments(overrides: dict[str, Any], no_rollback: bool) -> dict[str, Any]:
