@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -67,8 +66,8 @@ def test_map_runs_hosts_in_parallel() -> None:
         barrier.wait()
         return True
 
-    started = time.monotonic()
+    # Six hosts meet at the barrier only if all six run at once; a serial
+    # map would break the barrier and fail every host.
     with SSHFleet(inventory(6), workers=6) as fleet:
         results = fleet.map(work)
     assert results.ok
-    assert time.monotonic() - started < 5
