@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -161,8 +162,8 @@ def prepare_notebook(
     """Build the notebook image and make sure a token exists; None if unset."""
     if inventory.notebook is None:
         return None
-    client = docker_client(inventory.image.builder)
-    built = build_image(client, notebook_request(inventory, cluster_image))
+    with closing(docker_client(inventory.image.builder)) as client:
+        built = build_image(client, notebook_request(inventory, cluster_image))
     return NotebookImage(built, ensure_token(inventory.cluster))
 
 
@@ -253,8 +254,8 @@ def ship_notebook(ctx: DeployContext) -> None:
     )
     if not wanted or observed is None or notebook.built.id in observed.image_ids:
         return
-    client = docker_client(ctx.inventory.image.builder)
-    archive = ImageArchive(save_image(client, notebook.built))
+    with closing(docker_client(ctx.inventory.image.builder)) as client:
+        archive = ImageArchive(save_image(client, notebook.built))
 
     def send(host: Host) -> int:
         opener = paramiko_opener(ctx.fleet.transport(host))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import closing
 
 from daskfleet import notebook
 from daskfleet.containers import apply_action, stop_restarting
@@ -93,8 +94,8 @@ def observe(ctx: DeployContext) -> None:
 def build(ctx: DeployContext) -> None:
     """Build the image on the controller (once; unchanged inputs reuse it)."""
     ctx.events.stage("image")
-    client = docker_client(ctx.inventory.image.builder)
-    ctx.image = build_image(client, BuildRequest.from_inventory(ctx.inventory))
+    with closing(docker_client(ctx.inventory.image.builder)) as client:
+        ctx.image = build_image(client, BuildRequest.from_inventory(ctx.inventory))
 
 
 def plan(ctx: DeployContext) -> None:
@@ -112,8 +113,8 @@ def plan(ctx: DeployContext) -> None:
         certificates=certificate_fingerprints(ctx.inventory, ctx.facts),
     )
     if planned.needs_image:
-        client = docker_client(ctx.inventory.image.builder)
-        ctx.archive = ImageArchive(save_image(client, ctx.image))
+        with closing(docker_client(ctx.inventory.image.builder)) as client:
+            ctx.archive = ImageArchive(save_image(client, ctx.image))
         sizes = {
             h: ctx.archive.plan_for(ctx.host_images[h]).bytes_estimate
             for h in planned.needs_image

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,11 +122,11 @@ def _require_every_host(ctx: DeployContext, when: str) -> None:
 
 def _image(ctx: DeployContext, options: UpgradeOptions) -> BuiltImage:
     ctx.events.stage("image")
-    client = docker_client(ctx.inventory.image.builder)
-    if options.image is None:
-        request = BuildRequest.from_inventory(ctx.inventory)
-        return build_image(client, request, force=options.rebuild)
-    return existing_image(client, options.image)
+    with closing(docker_client(ctx.inventory.image.builder)) as client:
+        if options.image is None:
+            request = BuildRequest.from_inventory(ctx.inventory)
+            return build_image(client, request, force=options.rebuild)
+        return existing_image(client, options.image)
 
 
 def existing_image(client: Any, reference: str) -> BuiltImage:
