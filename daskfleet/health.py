@@ -21,7 +21,6 @@ import tenacity
 from distributed import Client
 
 from daskfleet.client import open_client
-from daskfleet.errors import HealthError
 from daskfleet.probe import make_probe
 from daskfleet.retire import workers_of_hosts
 
@@ -102,8 +101,8 @@ def check_health(
     """Connect to the scheduler, wait for the planned workers and check them.
 
     Waits up to ``timeout`` seconds for every planned worker to register,
-    then reports what it found; it does not raise for an unhealthy cluster
-    (see :func:`require_healthy`), only when the scheduler is unreachable.
+    then reports what it found. It raises only when the scheduler cannot
+    be reached, never for an unhealthy cluster.
     Workers of ``tolerated_hosts`` (outside this run) are not unexpected.
     """
     client = open_client(scheduler_address, timeout=timeout, security=security)
@@ -125,13 +124,6 @@ def check_health(
     return HealthReport(
         scheduler_address, tuple(checks), tuple(unexpected), cluster_problems
     )
-
-
-def require_healthy(report: HealthReport) -> None:
-    """Raise :class:`HealthError` listing every problem of an unhealthy report."""
-    if not report.ok:
-        lines = "\n  ".join(report.problems())
-        raise HealthError(f"the cluster is not healthy:\n  {lines}")
 
 
 def _wait_for_workers(

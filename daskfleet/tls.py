@@ -86,14 +86,6 @@ def ensure_client_pair(cluster: str) -> KeyPair:
     )
 
 
-def rotate(cluster: str) -> None:
-    """Forget every issued pair (the CA stays); the next deploy issues new ones."""
-    for path in tls_dir(cluster).glob("*.pem"):
-        if not path.name.startswith("ca"):
-            path.unlink()
-    logger.info("certificates of cluster %s will be reissued", cluster)
-
-
 def client_files(cluster: str) -> tuple[Path, Path, Path]:
     """Paths of the CA, the client certificate and its key, on the controller."""
     ensure_client_pair(cluster)
