@@ -172,6 +172,8 @@ def print_recap_errors(recap: Recap) -> None:
             console.print(Text(f"{name}: ", style="bold red") + Text(error))
     for error in recap.errors:
         console.print(Text("cluster: ", style="bold red") + Text(error))
+    for warning in recap.warnings:
+        console.print(Text("warning: ", style="bold yellow") + Text(warning))
 
 
 def recap_table(recap: Recap) -> Table:

@@ -66,6 +66,8 @@ class Recap:
     scheduler_address: str | None = None
     #: Problems that belong to no single host (image build, health).
     errors: list[str] = field(default_factory=list)
+    #: Things the user should know that did not fail the run.
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     #: Command-specific parts of the report (an upgrade's batches).
     sections: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +97,7 @@ class Recap:
             "dashboard": self.dashboard_url,
             "hosts": {name: h.to_dict() for name, h in self.hosts.items()},
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
             "health": _health_dict(self.health),
             "plan": self.plan.to_dict() if self.plan else None,
             **self.sections,
