@@ -20,7 +20,9 @@ from daskfleet.lab import (
     lab_status,
     lab_up,
     saved_config,
+    saved_state,
 )
+from daskfleet.lab.uplink import parse_rate
 
 console = Console()
 
@@ -45,7 +47,8 @@ def _subnet(value: str | None) -> ipaddress.IPv4Network | None:
 def lab_group() -> None:
     """A fleet of simulated hosts on this machine (needs root).
 
-    Each host is a network namespace with its own address, sshd and dockerd.
+    Each host is a network namespace with its own address, sshd and dockerd
+    (sshd only with --no-docker).
     """
 
 
@@ -74,23 +77,55 @@ def lab_group() -> None:
     type=click.IntRange(min=0),
     help="Simulated GPUs on host 2 (stand-ins for nvidia-smi and the container hook).",
 )
+@click.option(
+    "--docker/--no-docker",
+    default=None,
+    help="Run a dockerd on each host, or sshd only [default: as last time, else docker].",
+)
+@click.option(
+    "--uplink-rate",
+    metavar="RATE",
+    default=None,
+    help="Limit this machine's traffic to the hosts (200mbit, 1gbit); off removes it [default: as last time].",
+)
 def up_command(
-    count: int, inventory: Path | None, name: str, subnet: str | None, gpus: int
+    count: int,
+    inventory: Path | None,
+    name: str,
+    subnet: str | None,
+    gpus: int,
+    docker: bool | None,
+    uplink_rate: str | None,
 ) -> None:
     """Bring the lab up, or repair it; safe to re-run."""
     config = saved_config(name, _subnet(subnet))
+    previous = saved_state(config)
+    if docker is None:
+        docker = previous.docker if previous else True
+    rate = previous.uplink_rate if previous else None
+    if uplink_rate is not None:
+        rate = parse_rate(uplink_rate)
     inventory = inventory or Path("inventories") / f"{name}.yml"
     started = time.monotonic()
     with console.status(f"bringing lab {name} up", spinner="dots"):
-        state = lab_up(config, count, inventory, gpus=gpus)
+        state = lab_up(
+            config, count, inventory, gpus=gpus, docker=docker, uplink_rate=rate
+        )
     elapsed = time.monotonic() - started
-    console.print(f"lab [bold]{name}[/] up: {len(state.hosts)} hosts ({elapsed:.1f} s)")
+    kind = "hosts" if state.docker else "hosts, sshd only"
+    console.print(
+        f"lab [bold]{name}[/] up: {len(state.hosts)} {kind} ({elapsed:.1f} s)"
+    )
     for host in state.hosts:
         extra = f"  {host.gpus} simulated GPUs" if host.gpus else ""
+        where = f"unix://{host.docker_socket}" if state.docker else "sshd"
+        console.print(f"  {host.name}  {host.address}  {where}{extra}")
+    if state.docker:
+        console.print(f"  build daemon  unix://{state.build_socket}")
+    if state.uplink_rate:
         console.print(
-            f"  {host.name}  {host.address}  unix://{host.docker_socket}{extra}"
+            f"  uplink        {state.uplink_rate} from this machine to the hosts"
         )
-    console.print(f"  build daemon  unix://{state.build_socket}")
     console.print(f"  inventory     {state.inventory_path}")
 
 
@@ -98,8 +133,24 @@ def _pid(pid: int | None) -> str:
     return "[red]down[/]" if pid is None else f"[green]{pid}[/]"
 
 
+def _api(answers: bool) -> str:
+    return "[green]answers[/]" if answers else "[red]silent[/]"
+
+
+def _uplink(status: LabStatus) -> str:
+    found = status.uplink_bytes_per_second
+    now = "none" if found is None else f"{found * 8 / 1e6:g}mbit"
+    wanted = status.uplink_rate or "none"
+    if status.uplink_ok:
+        return f"uplink limit: {now}"
+    return f"uplink limit: [red]{now}[/], expected {wanted} (daskfleet lab up --name {status.name} repairs it)"
+
+
 def _status_table(status: LabStatus) -> Table:
-    table = Table(title=f"lab {status.name} ({status.subnet})")
+    title = (
+        f"lab {status.name} ({status.subnet}{'' if status.docker else ', sshd only'})"
+    )
+    table = Table(title=title, caption=_uplink(status))
     for column in ("host", "address", "netns", "sshd", "dockerd", "docker API"):
         table.add_column(column)
     for host in status.hosts:
@@ -108,11 +159,12 @@ def _status_table(status: LabStatus) -> Table:
             host.address,
             "[green]yes[/]" if host.netns else "[red]missing[/]",
             _pid(host.sshd_pid),
-            _pid(host.dockerd_pid),
-            "[green]answers[/]" if host.docker_answers else "[red]silent[/]",
+            _pid(host.dockerd_pid) if status.docker else "-",
+            _api(host.docker_answers) if status.docker else "-",
         )
-    build_api = "[green]answers[/]" if status.build_answers else "[red]silent[/]"
-    table.add_row("build", "-", "-", "-", _pid(status.build_pid), build_api)
+    if status.docker:
+        build = _pid(status.build_pid), _api(status.build_answers)
+        table.add_row("build", "-", "-", "-", *build)
     return table
 
 

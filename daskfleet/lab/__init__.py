@@ -4,6 +4,9 @@ Each host is a network namespace on a bridge, with its own address, its own
 sshd and its own dockerd, so that daskfleet's tests cross real SSH and real
 Docker APIs. A "build daemon" (one more dockerd, in the machine's own
 network namespace) holds :data:`BASE_IMAGE` and is where images get built.
+A lab brought up with ``docker=False`` has sshd only (SSH at scale: fifty
+hosts cost no daemons), and ``uplink_rate`` limits the machine's own
+traffic to the hosts, like a controller behind a slower link.
 
 Python API::
 
@@ -22,11 +25,13 @@ Python API::
   ``DASKFLEET_LAB_DIR``) and a default subnet (10.213.1.0/24 for ``lab``).
 - :func:`lab_up` is idempotent and repairs a half-alive lab (stale pid
   files, dead daemons, leftover namespaces, links and mounts). It writes
-  the inventory, ``state.json``, the SSH key pair and known_hosts.
+  the inventory, ``state.json`` (with ``docker`` and ``uplink_rate``), the
+  SSH key pair and known_hosts.
 - :func:`load_state` reads a lab's ``state.json`` back by name;
   :func:`host_docker_socket` and :func:`build_socket` answer the two usual
-  questions from it; :func:`saved_config` rebuilds a lab's config (with
-  the subnet it was brought up with) from its name.
+  questions from it; :func:`saved_state` is the state or None;
+  :func:`saved_config` rebuilds a lab's config (with the subnet it was
+  brought up with) from its name.
 - :func:`lab_down` stops daemons and their containers and removes
   namespaces, interfaces and mounts; the base image cache (shared by every
   lab, ``/var/cache/daskfleet`` or ``DASKFLEET_CACHE_DIR``) always stays.
@@ -47,6 +52,7 @@ from daskfleet.lab.state import (
     load_state,
     render_inventory,
     saved_config,
+    saved_state,
 )
 from daskfleet.lab.status import HostStatus, LabStatus, lab_status
 
@@ -70,4 +76,5 @@ __all__ = [
     "load_state",
     "render_inventory",
     "saved_config",
+    "saved_state",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from daskfleet.errors import LabError
-from daskfleet.lab import baseimage, dockerd, keys, network, reaper, sshd
+from daskfleet.lab import baseimage, dockerd, keys, network, reaper, sshd, uplink
 from daskfleet.lab._proc import file_lock
 from daskfleet.lab.config import HostConfig, LabConfig
 from daskfleet.lab.gpu_standins import simulated_gpus, sync_standins
@@ -39,20 +39,36 @@ def _parallel(func: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 
 def lab_up(
-    config: LabConfig, hosts: int, inventory_path: Path, gpus: int = 0
+    config: LabConfig,
+    hosts: int,
+    inventory_path: Path,
+    gpus: int = 0,
+    *,
+    docker: bool = True,
+    uplink_rate: str | None = None,
 ) -> LabState:
     """Bring ``config``'s lab to ``hosts`` running hosts; safe to re-run.
 
     With ``gpus``, host 2 gets that many simulated GPUs; without, none has any.
+    Without ``docker`` the hosts run sshd only: no dockerd, no build daemon,
+    no base image. ``uplink_rate`` (``200mbit``) limits the machine's traffic
+    to the hosts; None removes a limit set before.
     """
     if gpus < 0 or (gpus and hosts < GPU_HOST_INDEX):
         raise LabError(
             f"simulated GPUs go to host {GPU_HOST_INDEX}: a lab with {gpus} GPUs needs at least {GPU_HOST_INDEX} hosts",
             hint=f"daskfleet lab up --hosts 3 --gpus {max(gpus, 1)}",
         )
+    if gpus and not docker:
+        raise LabError(
+            f"simulated GPUs need a Docker daemon on host {GPU_HOST_INDEX}, and a lab without Docker has none",
+            hint=f"daskfleet lab up --name {config.name} --docker --gpus {gpus}",
+        )
+    if uplink_rate is not None:
+        uplink_rate = uplink.parse_rate(uplink_rate)
     check_requirements()
     with file_lock(_lock_path(config)):
-        return _up(config, hosts, inventory_path, gpus)
+        return _up(config, hosts, inventory_path, gpus, docker, uplink_rate)
 
 
 def _lock_path(config: LabConfig) -> Path:
@@ -60,10 +76,18 @@ def _lock_path(config: LabConfig) -> Path:
     return config.root.parent / f".{config.name}.lock"
 
 
-def _up(config: LabConfig, hosts: int, inventory_path: Path, gpus: int) -> LabState:
+def _up(
+    config: LabConfig,
+    hosts: int,
+    inventory_path: Path,
+    gpus: int,
+    docker: bool,
+    uplink_rate: str | None,
+) -> LabState:
     started = time.monotonic()
     wanted = config.hosts(hosts)
-    logger.info("lab %s: %d hosts in %s", config.name, hosts, config.network)
+    what = "hosts" if docker else "hosts (sshd only)"
+    logger.info("lab %s: %d %s in %s", config.name, hosts, what, config.network)
     _remove_extra_hosts(config, keep=hosts)
 
     for host in wanted:
@@ -72,11 +96,15 @@ def _up(config: LabConfig, hosts: int, inventory_path: Path, gpus: int) -> LabSt
     network.ensure_bridge(config)
     for host in wanted:
         network.ensure_host_network(config, host)
+    uplink.apply_uplink_rate(config, uplink_rate)
 
-    specs = [dockerd.host_daemon(h) for h in wanted] + [dockerd.build_daemon(config)]
+    daemons = _daemons(config, wanted)
+    specs = daemons if docker else []
+    if not docker:
+        _stop_daemons(daemons)
     for spec in specs:
         dockerd.spawn(spec)
-    tarball = baseimage.ensure_base_tarball(config.cache)
+    tarball = baseimage.ensure_base_tarball(config.cache) if docker else None
 
     public_key = keys.ensure_client_key(config)
     for host in wanted:
@@ -84,11 +112,27 @@ def _up(config: LabConfig, hosts: int, inventory_path: Path, gpus: int) -> LabSt
     keys.write_known_hosts(config.known_hosts, wanted)
     _parallel(sshd.start, wanted)
     _parallel(dockerd.wait_ready, specs)
-    baseimage.import_base_image(tarball, config.build_socket)
+    if tarball is not None:
+        baseimage.import_base_image(tarball, config.build_socket)
 
-    state = _write_state(config, wanted, inventory_path, gpus)
+    state = _write_state(
+        config, wanted, inventory_path, gpus, docker=docker, uplink_rate=uplink_rate
+    )
     logger.info("lab %s up in %.1f s", config.name, time.monotonic() - started)
     return state
+
+
+def _daemons(config: LabConfig, hosts: list[HostConfig]) -> list[dockerd.DaemonSpec]:
+    """Every host's dockerd, then the build daemon."""
+    return [dockerd.host_daemon(h) for h in hosts] + [dockerd.build_daemon(config)]
+
+
+def _stop_daemons(specs: list[dockerd.DaemonSpec]) -> None:
+    """Stop those still running (a lab that had Docker and now has none)."""
+    running = [spec for spec in specs if dockerd.recorded_pid(spec) is not None]
+    if running:
+        logger.info("stopping %d Docker daemons: sshd-only lab", len(running))
+        _parallel(dockerd.stop, running)
 
 
 def _sync_gpus(hosts: list[HostConfig], gpus: int) -> None:
@@ -106,7 +150,13 @@ def _sync_gpus(hosts: list[HostConfig], gpus: int) -> None:
 
 
 def _write_state(
-    config: LabConfig, hosts: list[HostConfig], inventory_path: Path, gpus: int
+    config: LabConfig,
+    hosts: list[HostConfig],
+    inventory_path: Path,
+    gpus: int,
+    *,
+    docker: bool,
+    uplink_rate: str | None,
 ) -> LabState:
     def gpus_of(host: HostConfig) -> int:
         return gpus if host.index == GPU_HOST_INDEX else 0
@@ -120,6 +170,8 @@ def _write_state(
         known_hosts=config.known_hosts,
         build_socket=config.build_socket,
         inventory_path=inventory_path.resolve(),
+        docker=docker,
+        uplink_rate=uplink_rate,
     )
     config.state_file.write_text(state.to_json())
     inventory_path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ LAB_APT_PACKAGES = (
 #: Command the lab runs -> the Debian package that provides it.
 COMMAND_PACKAGES = {
     "ip": "iproute2",
+    "tc": "iproute2",
     "nsenter": "util-linux",
     "setsid": "util-linux",
     "umount": "mount",

@@ -21,6 +21,17 @@ START_TIMEOUT = 10.0
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def session_home(host: HostConfig) -> Path:
+    """HOME of this host's SSH sessions: its own, as on a server of its own.
+
+    Without it every lab host would share this machine's /root, and bash,
+    started by sshd, sources ~/.bashrc for every command: whatever the
+    machine's own root runs there (a pyenv init costs 0.13 s) would then
+    run on each command of each host, and its PATH would leak into them.
+    """
+    return host.host_dir / "home"
+
+
 def session_path(host: HostConfig) -> str:
     """PATH of this host's SSH sessions and dockerd: its ``bin/`` first."""
     return f"{host.bin_dir}:{BASE_PATH}"
@@ -46,7 +57,8 @@ def render_sshd_config(host: HostConfig) -> str:
         "MaxStartups 50",
         "MaxSessions 50",
         "Subsystem sftp internal-sftp",
-        f"SetEnv DOCKER_HOST=unix://{host.docker_socket} PATH={session_path(host)}",
+        f"SetEnv DOCKER_HOST=unix://{host.docker_socket} PATH={session_path(host)}"
+        f" HOME={session_home(host)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -65,12 +77,24 @@ def sshd_pid(host: HostConfig) -> int | None:
 
 
 def prepare(host: HostConfig, public_key: str) -> None:
-    """Host key, authorized_keys and config file (config rewritten each time)."""
+    """Host key, authorized_keys, home and config file.
+
+    sshd reads its config only when it starts: a running sshd whose config
+    changed is stopped here, so that :func:`start` starts it afresh.
+    """
     hostkey = host.host_dir / "hostkey"
     if not hostkey.exists():
         generate_key(hostkey, f"daskfleet-lab-{host.name}")
     (host.host_dir / "authorized_keys").write_text(public_key.strip() + "\n")
-    (host.host_dir / "sshd_config").write_text(render_sshd_config(host))
+    session_home(host).mkdir(mode=0o700, exist_ok=True)
+    config = host.host_dir / "sshd_config"
+    text = render_sshd_config(host)
+    if config.exists() and config.read_text() == text:
+        return
+    config.write_text(text)
+    if recorded_pid(host) is not None:
+        logger.info("%s: sshd config changed, restarting sshd", host.name)
+        stop(host)
 
 
 def start(host: HostConfig) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from daskfleet.lab import dockerd, network, sshd
+from daskfleet.lab import dockerd, network, sshd, uplink
 from daskfleet.lab.config import LabConfig
 from daskfleet.lab.state import load_state
 
@@ -20,14 +20,14 @@ class HostStatus:
     sshd_pid: int | None
     dockerd_pid: int | None
     docker_answers: bool
+    #: Whether this host should run a dockerd (not in an sshd-only lab).
+    docker: bool = True
 
     @property
     def ok(self) -> bool:
+        docker_ok = self.dockerd_pid is not None and self.docker_answers
         return (
-            self.netns
-            and self.sshd_pid is not None
-            and self.dockerd_pid is not None
-            and self.docker_answers
+            self.netns and self.sshd_pid is not None and (docker_ok or not self.docker)
         )
 
 
@@ -41,15 +41,32 @@ class LabStatus:
     build_pid: int | None
     build_answers: bool
     build_socket: str
+    #: Whether the lab runs Docker daemons (not ``lab up --no-docker``).
+    docker: bool = True
+    #: The uplink limit the lab was brought up with (``200mbit``), or None.
+    uplink_rate: str | None = None
+    #: The limit in force on the bridge now, in bytes per second, or None.
+    uplink_bytes_per_second: int | None = None
 
     @property
     def ok(self) -> bool:
         hosts_ok = all(h.ok for h in self.hosts)
-        return hosts_ok and self.build_pid is not None and self.build_answers
+        build_ok = self.build_pid is not None and self.build_answers
+        return hosts_ok and (build_ok or not self.docker) and self.uplink_ok
+
+    @property
+    def uplink_ok(self) -> bool:
+        """The limit in force is the one asked for (or none of either)."""
+        if self.uplink_rate is None:
+            return self.uplink_bytes_per_second is None
+        expected = uplink.bits_per_second(self.uplink_rate) / 8
+        found = self.uplink_bytes_per_second
+        return found is not None and abs(found - expected) <= expected * 0.01
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["uplink_ok"] = self.uplink_ok
         for host, row in zip(self.hosts, data["hosts"], strict=True):
             row["ok"] = host.ok
         return data
@@ -71,6 +88,7 @@ def lab_status(config: LabConfig) -> LabStatus:
                 sshd_pid=sshd.sshd_pid(host),
                 dockerd_pid=dockerd.dockerd_pid(spec),
                 docker_answers=dockerd.ping(spec.socket),
+                docker=state.docker,
             )
         )
     build = dockerd.build_daemon(config)
@@ -81,4 +99,7 @@ def lab_status(config: LabConfig) -> LabStatus:
         build_pid=dockerd.dockerd_pid(build),
         build_answers=dockerd.ping(build.socket),
         build_socket=str(build.socket),
+        docker=state.docker,
+        uplink_rate=state.uplink_rate,
+        uplink_bytes_per_second=uplink.observed_rate(config),
     )

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from daskfleet.errors import LabError
-from daskfleet.lab import LabConfig, LabHost, LabState, render_inventory, requirements
+from daskfleet.lab import (
+    HostStatus,
+    LabConfig,
+    LabHost,
+    LabState,
+    LabStatus,
+    render_inventory,
+    requirements,
+)
 from daskfleet.lab.baseimage import parse_mirror
 from daskfleet.lab.keys import render_known_hosts
 from daskfleet.lab.sshd import render_sshd_config
@@ -146,3 +156,55 @@ def test_every_command_package_is_installed_by_ci() -> None:
         requirements.LAB_APT_PACKAGES
     )
     assert extra <= {"tar"}  # essential in Debian, always present
+
+
+def test_sessions_get_the_hosts_own_home() -> None:
+    host = LabConfig("lab", state_dir=Path("/l")).host(2)
+    setenv = next(
+        line for line in render_sshd_config(host).splitlines() if "SetEnv" in line
+    )
+    assert "HOME=/l/hosts/lab2/home" in setenv.split()
+
+
+def test_state_keeps_docker_and_uplink_rate() -> None:
+    state = replace(_state(), docker=False, uplink_rate="200mbit")
+    again = LabState.from_json(state.to_json())
+    assert (again.docker, again.uplink_rate) == (False, "200mbit")
+
+
+def test_state_written_before_these_settings_means_docker_and_no_limit() -> None:
+    data = json.loads(_state().to_json())
+    del data["docker"], data["uplink_rate"]
+    old = LabState.from_json(json.dumps(data))
+    assert (old.docker, old.uplink_rate) == (True, None)
+
+
+def test_inventory_of_an_sshd_only_lab_says_so() -> None:
+    text = render_inventory(replace(_state(), docker=False))
+    assert "no host runs a Docker daemon" in text
+    assert "no host runs a Docker daemon" not in render_inventory(_state())
+    assert list(yaml.safe_load(text)["hosts"]) == ["lab1", "lab2", "lab3"]
+
+
+def _host_status(**changes: object) -> HostStatus:
+    base = HostStatus("lab1", "10.213.1.11", True, 10, None, False, docker=False)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _lab_status(*hosts: HostStatus, **changes: object) -> LabStatus:
+    base = LabStatus("lab", "10.213.1.0/24", hosts, None, False, "/b", docker=False)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_sshd_only_lab_is_ok_without_any_dockerd() -> None:
+    assert _lab_status(_host_status()).ok
+    assert not _lab_status(_host_status(sshd_pid=None)).ok
+    assert not _lab_status(_host_status(docker=True), docker=True).ok
+
+
+def test_status_compares_the_uplink_limit_with_the_one_asked_for() -> None:
+    host = _host_status()
+    assert not _lab_status(host, uplink_bytes_per_second=25_000_000).ok
+    limited = _lab_status(host, uplink_rate="200mbit")
+    assert not limited.ok
+    assert replace(limited, uplink_bytes_per_second=25_000_000).ok
