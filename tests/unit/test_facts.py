@@ -11,12 +11,15 @@ did.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from daskfleet.errors import HostError
 from daskfleet.facts import (
+    FACTS_SCRIPT,
     Facts,
     Gpu,
     parse_df_avail,
@@ -249,3 +252,29 @@ def test_facts_to_dict_is_json() -> None:
 def test_unknown_arch_keeps_its_name() -> None:
     facts = Facts("x", 1, 1, "mips64", "k", None, None, None, None)
     assert facts.docker_arch == "mips64"
+
+
+def test_script_runs_docker_once_and_finds_its_root_in_the_json(
+    tmp_path: Path,
+) -> None:
+    """The real script under sh, with a stand-in ``docker`` that logs its calls."""
+    info = json.loads(read("docker_info_20.10.json"))
+    info["DockerRootDir"] = str(tmp_path)
+    # Compact, as Go writes it.
+    (tmp_path / "info.json").write_text(json.dumps(info, separators=(",", ":")))
+    stand_in = tmp_path / "bin" / "docker"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\ncat {tmp_path}/info.json\n'
+    )
+    stand_in.chmod(0o755)
+    env = {"PATH": f"{stand_in.parent}:{os.environ['PATH']}"}
+    output = subprocess.run(
+        ["sh", "-s"], input=FACTS_SCRIPT, env=env, capture_output=True, text=True
+    ).stdout
+
+    assert (tmp_path / "calls").read_text() == "info --format {{json .}}\n"
+    facts = parse_facts("h", output)
+    assert facts.docker_root == str(tmp_path)
+    assert facts.disk_free is not None and facts.disk_free > 0
+    assert facts.notes == ()
