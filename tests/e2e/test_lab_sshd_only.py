@@ -3,8 +3,9 @@
 Brings up its own small lab (a random name, so its subnet too) with
 ``--no-docker --uplink-rate``, through the real command line, and checks
 that re-runs keep both settings, that facts report "no Docker" instead of
-failing, that one run opens one SSH connection per host (counted in each
-host's sshd log, by the server), and that ``lab down`` leaves nothing.
+failing, that one run (facts; a playbook of two plays and five tasks, the
+engine ``deploy`` runs) opens one SSH connection per host, counted by the
+server in each host's sshd log, and that ``lab down`` leaves nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +91,40 @@ def test_facts_report_no_docker_with_one_connection_per_host(
         assert facts["cpus"] >= 1
         assert facts["docker_version"] is None
         assert any(note.startswith("docker:") for note in facts["notes"])
+    after = logins(state)
+    assert {name: after[name] - before[name] for name in after} == {
+        h.name: 1 for h in state.hosts
+    }
+
+
+PLAYBOOK = """\
+- name: first play
+  hosts: all
+  gather_facts: true
+  tasks:
+    - command: [uname, -r]
+      changed_when: false
+    - shell: "nproc | wc -c"
+      changed_when: false
+    - directory: {dir}
+- name: second play
+  hosts: all
+  tasks:
+    - command: [echo, two]
+      changed_when: false
+"""
+
+
+def test_a_playbook_run_keeps_one_connection_per_host_through_every_step(
+    lab: Path, config: LabConfig, tmp_path: Path
+) -> None:
+    playbook = tmp_path / "steps.yml"
+    playbook.write_text(PLAYBOOK.format(dir=tmp_path / "made"))
+    state = load_state(config.name)
+    before = logins(state)
+    result = daskfleet("play", playbook, "-i", lab)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "made").is_dir()
     after = logins(state)
     assert {name: after[name] - before[name] for name in after} == {
         h.name: 1 for h in state.hosts
