@@ -14,6 +14,7 @@ the image, and the sizes involved. docs/performance.md explains them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -65,7 +66,9 @@ def bench_build(state: LabState, repeat: int) -> dict[str, list[float]]:
 
 def bench_cold(state: LabState, repeat: int, seen: set[str]) -> dict[str, Any]:
     """Cold deploy and the baseline script, alternating which runs first."""
-    recap = deploy(load_inventory(state.inventory_path), DeployOptions(check=True))
+    # The baseline script starts plain Dask (no TLS), as one written by hand.
+    plain = dataclasses.replace(load_inventory(state.inventory_path), security="none")
+    recap = deploy(plain, DeployOptions(check=True))
     plan = recap.plan
     assert plan is not None and recap.scheduler_address is not None
     seen.add(plan.image.id)

@@ -140,3 +140,7 @@ class UpgradeError(DaskfleetError):
 
 class LockError(DaskfleetError):
     """Another run holds the cluster's deploy lock, or the lock is unusable."""
+
+
+class RotationError(DaskfleetError):
+    """Certificate rotation was refused or stopped before it finished."""

@@ -7,8 +7,13 @@ the others, reaches the scheduler through ``DASK_SCHEDULER_ADDRESS`` and
 keeps notebooks in a named volume that outlives replacements.
 
 The token is made once per cluster and kept on the controller, readable by
-its owner only; it reaches Jupyter through the container's environment,
-never a command line, a label or a log line.
+its owner only; it reaches Jupyter through the container's env file (mode
+0600 on the host), never a command line, a label, ``docker inspect`` or a
+log line.
+
+With ``security: tls`` the container also gets the cluster's client
+bundle, mounted read-only, and the Dask settings that make ``Client()`` in
+a kernel connect over ``tls://`` with it (in the same env file).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from daskfleet.envfiles import env_file_for
 from daskfleet.images import (
     BuildRequest,
     BuiltImage,
@@ -45,6 +51,7 @@ from daskfleet.specs import (
     ImageRef,
     scheduler_address,
 )
+from daskfleet.tls import CLIENT_ENVIRONMENT, client_mount, ensure_client_pair
 
 if TYPE_CHECKING:
     from daskfleet.deploy.context import DeployContext
@@ -70,6 +77,8 @@ class NotebookImage:
 
     built: BuiltImage
     token: str = ""
+    #: Fingerprint of the client certificate it connects with (TLS only).
+    client_certificate: str = ""
 
     @property
     def ref(self) -> ImageRef:
@@ -164,29 +173,37 @@ def prepare_notebook(
         return None
     with closing(docker_client(inventory.image.builder)) as client:
         built = build_image(client, notebook_request(inventory, cluster_image))
-    return NotebookImage(built, ensure_token(inventory.cluster))
+    certificate = ""
+    if inventory.security == "tls":
+        certificate = ensure_client_pair(inventory.cluster).fingerprint
+    return NotebookImage(built, ensure_token(inventory.cluster), certificate)
 
 
 # The container --------------------------------------------------------------
 
 
 def notebook_spec(inventory: Inventory, notebook: NotebookImage) -> ContainerSpec:
-    """The JupyterLab container: host network, token from the environment."""
+    """The JupyterLab container: host network, token from its env file."""
     settings = inventory.notebook
     assert settings is not None
     host = inventory.hosts[settings.host]
-    environment = {
-        "DASK_SCHEDULER_ADDRESS": scheduler_address(inventory),
-        TOKEN_ENV: notebook.token,
-    }
+    name = notebook_container_name(inventory.cluster)
+    environment = {"DASK_SCHEDULER_ADDRESS": scheduler_address(inventory)}
+    private = {TOKEN_ENV: notebook.token}
+    volumes = [Volume(notebook_volume_name(inventory.cluster), WORK_DIR)]
     summary = {
         "image": notebook.built.id,
         "address": host.address,
         "port": settings.port,
         "scheduler": scheduler_address(inventory),
         "packages": list(settings.packages),
-        "env": sorted(environment),
+        "env": sorted([*environment, *private]),
     }
+    if inventory.security == "tls":
+        private.update(CLIENT_ENVIRONMENT)
+        fingerprint = notebook.client_certificate
+        volumes.append(client_mount(inventory.cluster, host.name, fingerprint))
+        summary.update(env=sorted([*environment, *private]), tls=fingerprint)
     labels = {
         LABEL_CLUSTER: inventory.cluster,
         LABEL_ROLE: NOTEBOOK_ROLE,
@@ -194,7 +211,7 @@ def notebook_spec(inventory: Inventory, notebook: NotebookImage) -> ContainerSpe
         LABEL_SPEC: json.dumps(summary, sort_keys=True, separators=(",", ":")),
     }
     return ContainerSpec(
-        name=notebook_container_name(inventory.cluster),
+        name=name,
         host=host.name,
         role=NOTEBOOK_ROLE,
         image=notebook.built.id,
@@ -204,7 +221,8 @@ def notebook_spec(inventory: Inventory, notebook: NotebookImage) -> ContainerSpe
         # Not part of the host's budget: no CPU or memory limit.
         cpus=0.0,
         memory=0,
-        volumes=(Volume(notebook_volume_name(inventory.cluster), WORK_DIR),),
+        volumes=tuple(volumes),
+        env_file=env_file_for(inventory.cluster, name, private),
     )
 
 

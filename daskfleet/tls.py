@@ -1,9 +1,16 @@
 """A certificate authority per cluster, and the certificates it signs.
 
-With ``security: tls`` every Dask connection (client, scheduler, workers)
-is TLS with certificates from the cluster's own CA, and encryption is
-required. The CA and the client's bundle stay on the controller; each host
-receives the CA certificate and its own key pair only, readable by root.
+With ``security: tls`` (the default) every Dask connection (client,
+scheduler, workers) is TLS with certificates from the cluster's own CA, and
+encryption is required. The CA and the client's bundle stay on the
+controller; each host receives the CA certificate and its own key pair
+only, readable by root. The notebook's host also receives the client's
+bundle, for the notebook's kernels.
+
+On a host, each bundle lives in a directory named after its certificate's
+fingerprint, so new certificates (a rotation) are installed beside the ones
+running containers use, and the old directories are removed only once no
+container needs them.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +46,8 @@ CONTAINER_TLS_DIR = "/etc/daskfleet/tls"
 #: the host's name is part of the path so that hosts sharing a filesystem
 #: (the lab) keep theirs apart.
 HOST_TLS_SUBDIR = "tls/{host}"
+#: Where the controller keeps the previous certificates during a rotation.
+PREVIOUS_SUFFIX = ".previous"
 CA_DAYS = 3650
 CERT_DAYS = 825
 
@@ -59,8 +69,19 @@ def tls_dir(cluster: str) -> Path:
     return state_dir() / "clusters" / cluster / "tls"
 
 
-def host_tls_dir(cluster: str, host: str) -> str:
+def host_tls_root(cluster: str, host: str) -> str:
+    """The host's directory holding one directory per certificate bundle."""
     return f"{cluster_dir(cluster)}/{HOST_TLS_SUBDIR.format(host=host)}"
+
+
+def host_tls_dir(cluster: str, host: str, fingerprint: str) -> str:
+    """Where the host's own pair with this fingerprint is installed."""
+    return f"{host_tls_root(cluster, host)}/{fingerprint}"
+
+
+def client_tls_dir(cluster: str, host: str, fingerprint: str) -> str:
+    """Where the client's bundle for the notebook on ``host`` is installed."""
+    return f"{host_tls_root(cluster, host)}/client-{fingerprint}"
 
 
 def ensure_ca(cluster: str) -> KeyPair:
@@ -91,6 +112,37 @@ def client_files(cluster: str) -> tuple[Path, Path, Path]:
     ensure_client_pair(cluster)
     folder = tls_dir(cluster)
     return folder / "ca.pem", folder / "client.pem", folder / "client-key.pem"
+
+
+def begin_rotation(cluster: str) -> Path:
+    """Set the cluster's certificates aside; the next ``ensure_*`` issues new ones.
+
+    Returns where the old ones are kept until :func:`finish_rotation` or
+    :func:`undo_rotation`. An earlier backup is replaced.
+    """
+    current = tls_dir(cluster)
+    previous = current.with_name(current.name + PREVIOUS_SUFFIX)
+    shutil.rmtree(previous, ignore_errors=True)
+    if current.exists():
+        current.rename(previous)
+    logger.info("certificates of %s set aside in %s", cluster, previous)
+    return previous
+
+
+def undo_rotation(cluster: str) -> None:
+    """Put the certificates set aside back; the new ones are deleted."""
+    current = tls_dir(cluster)
+    previous = current.with_name(current.name + PREVIOUS_SUFFIX)
+    if not previous.exists():
+        return
+    shutil.rmtree(current, ignore_errors=True)
+    previous.rename(current)
+
+
+def finish_rotation(cluster: str) -> None:
+    """Delete the certificates set aside: the new ones are in use everywhere."""
+    current = tls_dir(cluster)
+    shutil.rmtree(current.with_name(current.name + PREVIOUS_SUFFIX), ignore_errors=True)
 
 
 def _stored(stem: Path, make: Callable[[], KeyPair]) -> KeyPair:
@@ -175,10 +227,15 @@ def _issue(
 
 
 def _alt_names(address: str) -> list[x509.GeneralName]:
+    # localhost too: the dashboard stays verifiable through `daskfleet tunnel`.
+    local: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     try:
-        return [x509.IPAddress(ipaddress.ip_address(address))]
+        return [x509.IPAddress(ipaddress.ip_address(address)), *local]
     except ValueError:
-        return [x509.DNSName(address)]
+        return [x509.DNSName(address), *local]
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
@@ -211,6 +268,17 @@ TLS_ARGUMENTS = (
     *("--tls-ca-file", CA_FILE, "--tls-cert", CERT_FILE, "--tls-key", KEY_FILE),
 )
 
+CLIENT_CERT_FILE = f"{CONTAINER_TLS_DIR}/client.pem"
+CLIENT_KEY_FILE = f"{CONTAINER_TLS_DIR}/client-key.pem"
+#: Dask settings for a client inside a container (the notebook's kernels):
+#: with them, ``Client()`` connects over TLS with the client's bundle.
+CLIENT_ENVIRONMENT = {
+    "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+    "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": CA_FILE,
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": CLIENT_CERT_FILE,
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": CLIENT_KEY_FILE,
+}
+
 
 def secure_specs(
     specs: Mapping[str, list[ContainerSpec]],
@@ -236,7 +304,8 @@ def _secure(spec: ContainerSpec, cluster: str, fingerprint: str) -> ContainerSpe
         **spec.labels,
         LABEL_SPEC: json.dumps(summary, sort_keys=True, separators=(",", ":")),
     }
-    mount = Volume(host_tls_dir(cluster, spec.host), CONTAINER_TLS_DIR, read_only=True)
+    directory = host_tls_dir(cluster, spec.host, fingerprint)
+    mount = Volume(directory, CONTAINER_TLS_DIR, read_only=True)
     return dataclasses.replace(
         spec,
         command=(*spec.command, *TLS_ARGUMENTS),
@@ -254,6 +323,22 @@ def host_bundle(cluster: str, host: str, address: str) -> dict[str, bytes]:
         "node.pem": pair.cert,
         "node-key.pem": pair.key,
     }
+
+
+def client_bundle(cluster: str) -> dict[str, bytes]:
+    """The client's files, by name, for a container that acts as a client."""
+    pair = ensure_client_pair(cluster)
+    return {
+        "ca.pem": ensure_ca(cluster).cert,
+        "client.pem": pair.cert,
+        "client-key.pem": pair.key,
+    }
+
+
+def client_mount(cluster: str, host: str, fingerprint: str) -> Volume:
+    """The client's bundle on ``host``, read-only where Dask clients expect it."""
+    directory = client_tls_dir(cluster, host, fingerprint)
+    return Volume(directory, CONTAINER_TLS_DIR, read_only=True)
 
 
 def client_security(inventory: Inventory) -> Security | None:

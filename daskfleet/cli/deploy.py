@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import click
 from rich.progress import (
@@ -21,10 +22,12 @@ from rich.text import Text
 from daskfleet.cli.hosts import load_selected, ssh_options
 from daskfleet.cli.lock import lock_wait_option
 from daskfleet.cli.output import console, print_json
-from daskfleet.deploy import Recap
+from daskfleet.deploy import DeployOptions, Recap
+from daskfleet.inventory import load_inventory
 from daskfleet.inventory.model import Inventory
 from daskfleet.plan import Plan
 from daskfleet.playbook import PlayOptions, run_shipped
+from daskfleet.rotation import rotate_certificates
 from daskfleet.sizes import format_size
 
 STATUS_STYLES = {
@@ -86,6 +89,11 @@ class TerminalEvents:
     default=None,
     help="Seconds to wait for the cluster to be healthy (default: the inventory's).",
 )
+@click.option(
+    "--rotate-certs",
+    is_flag=True,
+    help="Issue a new CA and new certificates and replace every container: the scheduler first (results it holds in memory are lost), then the workers a batch at a time.",
+)
 def deploy_command(
     inventory_path: Path,
     limit: str | None,
@@ -95,6 +103,7 @@ def deploy_command(
     check: bool,
     lock_wait: float,
     timeout: float | None,
+    rotate_certs: bool,
 ) -> None:
     """Bring the cluster in INVENTORY up to date and prove it healthy.
 
@@ -105,7 +114,29 @@ def deploy_command(
     1 when a host or the cluster failed, 2 for bad input.
 
     This runs the shipped deploy playbook (see daskfleet play).
+
+    With --rotate-certs (security: tls only), the cluster gets a new CA and
+    new certificates for its hosts and clients; clients holding the old
+    ones are refused afterwards. The old certificates are kept until the
+    cluster is healthy again; a run that stops says what state it left and
+    how to finish.
     """
+    if rotate_certs:
+        if check or limit:
+            raise click.UsageError(
+                "--rotate-certs replaces every container of the cluster: leave out --check and --limit"
+            )
+        _rotate(
+            inventory_path,
+            DeployOptions(
+                timeout=timeout,
+                accept_new_host_keys=accept_new_host_keys,
+                connect_timeout=connect_timeout,
+                lock_wait=lock_wait,
+            ),
+            as_json,
+        )
+        return
     inventory, _ = load_selected(inventory_path, limit)
     options = PlayOptions(
         check=check,
@@ -117,6 +148,24 @@ def deploy_command(
         command="deploy",
     )
     run_and_report("deploy", inventory, options, as_json, print_recap)
+
+
+def _rotate(inventory_path: Path, options: DeployOptions, as_json: bool) -> None:
+    inventory = load_inventory(inventory_path)
+    if as_json or not console.is_terminal:
+        recap = rotate_certificates(inventory, options)
+    else:
+        with TerminalEvents() as events:
+            recap = rotate_certificates(inventory, options, events)
+    if as_json:
+        print_json(recap.to_dict())
+    else:
+        section = recap.sections.get("rotation")
+        if section is not None:
+            console.print(batches_table(section))
+        print_recap(recap)
+    if not recap.ok:
+        raise click.exceptions.Exit(1)
 
 
 def run_and_report(
@@ -166,12 +215,16 @@ def print_recap(recap: Recap) -> None:
 
 
 def print_recap_errors(recap: Recap) -> None:
-    """Each host's errors, then those of the whole cluster, one per line."""
+    """Each host's errors, those of the whole cluster, then the warnings."""
     for name, host in recap.hosts.items():
         for error in host.errors:
             console.print(Text(f"{name}: ", style="bold red") + Text(error))
     for error in recap.errors:
         console.print(Text("cluster: ", style="bold red") + Text(error))
+    print_recap_warnings(recap)
+
+
+def print_recap_warnings(recap: Recap) -> None:
     for warning in recap.warnings:
         console.print(Text("warning: ", style="bold yellow") + Text(warning))
 
@@ -210,4 +263,24 @@ def plan_table(plan: Plan) -> Table:
         table.add_row(
             host, Text("skipped", style="red"), "-", "no facts (unreachable)", "-"
         )
+    return table
+
+
+def batches_table(section: dict[str, Any]) -> Table:
+    table = Table(title="batches", title_justify="left")
+    for header in ("batch", "hosts", "actions", "status", "seconds"):
+        table.add_column(header)
+    for batch in section["batches"]:
+        actions = "\n".join(
+            f"{a['kind']} {a['name']}"
+            + (f" ({'; '.join(a['reasons'])})" if a["reasons"] else "")
+            for a in batch["actions"]
+        )
+        label = f"{batch['batch']}" + (" canary" if batch["canary"] else "")
+        seconds = "-" if batch["seconds"] is None else f"{batch['seconds']:.1f}"
+        table.add_row(
+            label, ", ".join(batch["hosts"]), actions, batch["status"], seconds
+        )
+    if not section["batches"]:
+        table.add_row("-", "-", "no worker needs the new image", "-", "-")
     return table

@@ -11,7 +11,9 @@ from rich.text import Text
 from daskfleet.cli.hosts import accept_new_option, connect_timeout_option
 from daskfleet.cli.output import console
 from daskfleet.inventory import load_inventory
+from daskfleet.inventory.model import Inventory
 from daskfleet.ssh import SSHFleet
+from daskfleet.tls import client_files
 from daskfleet.tunnel import Tunnel, cluster_forwards
 
 port_type = click.IntRange(0, 65535)
@@ -47,11 +49,14 @@ def tunnel_command(
     """Forward the scheduler and dashboard to localhost over SSH.
 
     For fleets where only SSH is open. Listens on 127.0.0.1 only, prints
-    the addresses to use, and runs until Ctrl-C.
+    the addresses to use, and runs until Ctrl-C. With TLS (the default) the
+    connections stay encrypted end to end: connect with the client
+    certificate that daskfleet client-config shows, and trust the
+    cluster's CA for the dashboard (its certificate names localhost too).
 
     \b
     daskfleet tunnel inventories/lab.yml
-    python -c 'from distributed import Client; print(Client("tcp://localhost:8786"))'
+    daskfleet client-config inventories/lab.yml   # with tls://localhost:8786
     """
     inventory = load_inventory(inventory_path)
     forwards = cluster_forwards(
@@ -65,7 +70,7 @@ def tunnel_command(
         tunnel = Tunnel(fleet, inventory.scheduler, forwards)
         ports = tunnel.start()
         try:
-            _print_addresses(inventory.scheduler.name, ports)
+            _print_addresses(inventory, ports)
             threading.Event().wait()
         except KeyboardInterrupt:
             console.print(Text("closing the tunnel", style="yellow"))
@@ -73,9 +78,22 @@ def tunnel_command(
             tunnel.close()
 
 
-def _print_addresses(host: str, ports: dict[str, int]) -> None:
-    console.print(f"scheduler  tcp://localhost:{ports['scheduler']}")
-    console.print(f"dashboard  http://localhost:{ports['dashboard']}/status")
+def _print_addresses(inventory: Inventory, ports: dict[str, int]) -> None:
+    secure = inventory.security == "tls"
+    scheme, web = ("tls", "https") if secure else ("tcp", "http")
+    console.print(f"scheduler  {scheme}://localhost:{ports['scheduler']}")
+    console.print(f"dashboard  {web}://localhost:{ports['dashboard']}/status")
+    if secure:
+        ca = client_files(inventory.cluster)[0]
+        console.print(
+            Text(
+                f"TLS: connect with the client certificate (daskfleet client-config {inventory.path}); the dashboard's CA is {ca}",
+                style="dim",
+            )
+        )
     console.print(
-        Text(f"forwarding over SSH to {host}; press Ctrl-C to stop", style="dim")
+        Text(
+            f"forwarding over SSH to {inventory.scheduler.name}; press Ctrl-C to stop",
+            style="dim",
+        )
     )

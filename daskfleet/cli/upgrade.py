@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from daskfleet.cli.deploy import (
+    batches_table,
     print_recap,
     print_recap_errors,
+    print_recap_warnings,
     recap_table,
     run_and_report,
 )
@@ -172,27 +173,8 @@ def _print(recap: Recap) -> None:
             + Text(f" after {recap.changed} change(s), {recap.seconds:.1f} s")
         )
         return
+    print_recap_warnings(recap)
     console.print(
         Text(f"upgrade of {recap.cluster} done: ", style="bold green")
         + Text(f"{recap.changed} containers replaced in {recap.seconds:.1f} s")
     )
-
-
-def batches_table(section: dict[str, Any]) -> Table:
-    table = Table(title="batches", title_justify="left")
-    for header in ("batch", "hosts", "actions", "status", "seconds"):
-        table.add_column(header)
-    for batch in section["batches"]:
-        actions = "\n".join(
-            f"{a['kind']} {a['name']}"
-            + (f" ({'; '.join(a['reasons'])})" if a["reasons"] else "")
-            for a in batch["actions"]
-        )
-        label = f"{batch['batch']}" + (" canary" if batch["canary"] else "")
-        seconds = "-" if batch["seconds"] is None else f"{batch['seconds']:.1f}"
-        table.add_row(
-            label, ", ".join(batch["hosts"]), actions, batch["status"], seconds
-        )
-    if not section["batches"]:
-        table.add_row("-", "-", "no worker needs the new image", "-", "-")
-    return table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from daskfleet.deploy import history, steps
 from daskfleet.deploy.context import (
@@ -56,9 +56,7 @@ def cluster_run(
     events: DeployEvents | None,
 ) -> Iterator[DeployContext]:
     """Connections, Docker clients, lock and audit line for one run's steps."""
-    recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], options.check)
-    recap.scheduler_address = scheduler_address(inventory)
-    recap.dashboard_url = dashboard_url(inventory)
+    recap = start_recap(inventory, hosts, options.check)
     fleet = SSHFleet(
         inventory,
         accept_new_host_keys=options.accept_new_host_keys,
@@ -80,6 +78,24 @@ def cluster_run(
             )
         finally:
             docker.close()
+
+
+def start_recap(inventory: Inventory, hosts: Iterable[Host], check: bool) -> Recap:
+    """An empty recap of a run on ``hosts``, with the cluster's addresses."""
+    recap = Recap.for_hosts(inventory.cluster, [h.name for h in hosts], check)
+    recap.scheduler_address = scheduler_address(inventory)
+    recap.dashboard_url = dashboard_url(inventory)
+    recap.warnings += security_warnings(inventory)
+    return recap
+
+
+def security_warnings(inventory: Inventory) -> list[str]:
+    """What every recap says about a cluster that runs without TLS."""
+    if inventory.security == "tls":
+        return []
+    return [
+        f"security: none in {inventory.path}: the scheduler port ({scheduler_address(inventory)}) runs code sent by anyone who can reach it; delete the line to use TLS (the default)"
+    ]
 
 
 def departed_hosts(inventory: Inventory, options: DeployOptions) -> tuple[Host, ...]:

@@ -15,7 +15,7 @@ from contextlib import closing
 
 from daskfleet import notebook
 from daskfleet.containers import apply_action, stop_restarting
-from daskfleet.deploy.certs import install_certificates
+from daskfleet.deploy.certs import install_certificates, prune_certificates
 from daskfleet.deploy.context import DeployContext
 from daskfleet.deploy.envstage import stage_env_files
 from daskfleet.errors import DockerError
@@ -284,3 +284,5 @@ def health(ctx: DeployContext) -> None:
     ctx.recap.errors += [
         f"unexpected worker {n} is connected" for n in report.unexpected
     ]
+    if ctx.recap.ok:
+        prune_certificates(ctx)

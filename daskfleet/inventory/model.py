@@ -32,7 +32,7 @@ DEFAULT_TIMEOUT = 120.0
 
 Security = Literal["tls", "none"]
 SECURITY_MODES: tuple[Security, ...] = ("tls", "none")
-DEFAULT_SECURITY: Security = "none"
+DEFAULT_SECURITY: Security = "tls"
 DEFAULT_NOTEBOOK_PORT = 8888
 
 

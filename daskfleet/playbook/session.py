@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from daskfleet.deploy import steps
 from daskfleet.deploy.context import DeployContext, DeployEvents, DeployOptions
 from daskfleet.deploy.recap import Recap
-from daskfleet.deploy.run import dashboard_url, departed_hosts, remember_hosts
+from daskfleet.deploy.run import departed_hosts, remember_hosts, start_recap
 from daskfleet.guard import guarded_run
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.remote_docker import FleetDocker
-from daskfleet.specs import scheduler_address
 from daskfleet.ssh import SSHFleet
 
 
@@ -69,11 +68,7 @@ class ClusterSession:
             if self.with_departed:
                 self._departed = departed_hosts(self.inventory, self.options)
             chosen = (*hosts, *self._departed)
-            recap = Recap.for_hosts(
-                self.inventory.cluster, [h.name for h in chosen], self.options.check
-            )
-            recap.scheduler_address = scheduler_address(self.inventory)
-            recap.dashboard_url = dashboard_url(self.inventory)
+            recap = start_recap(self.inventory, chosen, self.options.check)
             self._ctx = DeployContext(
                 self.inventory,
                 self.options,

@@ -259,7 +259,7 @@ def _failure_message(
     lines.append(
         "  the batch was rolled back to its previous containers; later batches were not started"
         if rolled_back
-        else "  --no-rollback: the failed containers were left as they are"
+        else "  no rollback: the failed containers were left as they are"
     )
     return "\n".join(lines)
 

@@ -96,7 +96,7 @@ def _run(ctx: DeployContext, options: UpgradeOptions) -> None:
     assert ctx.plan is not None
     batches = plan_batches(ctx.plan.all_actions, options.settings)
     scheduler = _scheduler_change(ctx.plan.all_actions)
-    ctx.recap.sections["upgrade"] = _report(batches, scheduler, options)
+    ctx.recap.sections["upgrade"] = batch_section(batches, scheduler, options.settings)
     if options.check:
         return
 
@@ -106,7 +106,7 @@ def _run(ctx: DeployContext, options: UpgradeOptions) -> None:
     if scheduler is not None:
         _restart_cluster(ctx, scheduler, options)
         return
-    _roll(ctx, batches, options.settings)
+    roll_workers(ctx, batches, options.settings)
     # The notebook holds no cluster data: it is replaced once the workers are.
     steps.apply_actions(ctx, lambda a: a.role not in ("scheduler", "worker"))
     drop_leftovers(ctx, leftovers)
@@ -183,7 +183,17 @@ def _restart_cluster(
     steps.health(ctx)
 
 
-def _roll(ctx: DeployContext, batches: list[Batch], settings: UpgradeSettings) -> None:
+def roll_workers(
+    ctx: DeployContext,
+    batches: list[Batch],
+    settings: UpgradeSettings,
+    section: str = "upgrade",
+) -> None:
+    """Roll the batches in order; raise UpgradeError when too many failed.
+
+    Each batch's outcome goes into ``ctx.recap.sections[section]``, made by
+    :func:`batch_section`.
+    """
     total = sum(len(b.hosts) for b in batches)
     allowed = settings.max_failed.of(total)
     failed = 0
@@ -199,33 +209,34 @@ def _roll(ctx: DeployContext, batches: list[Batch], settings: UpgradeSettings) -
                 roll_batch(ctx, batch, settings, client)
             except UpgradeError as exc:
                 failed += len(batch.hosts)
-                _record_failure(ctx, batch, exc, time.monotonic() - started)
+                seconds = time.monotonic() - started
+                _record_failure(ctx, section, batch, exc, seconds)
                 if failed > allowed or batch.canary:
                     raise
                 continue
-            _record_batch(ctx, batch, "ok", time.monotonic() - started)
+            _record_batch(ctx, section, batch, "ok", time.monotonic() - started)
 
 
 def _record_batch(
-    ctx: DeployContext, batch: Batch, status: str, seconds: float
+    ctx: DeployContext, section: str, batch: Batch, status: str, seconds: float
 ) -> None:
-    done = ctx.recap.sections["upgrade"]["batches"][batch.number - 1]
+    done = ctx.recap.sections[section]["batches"][batch.number - 1]
     done.update(status=status, seconds=round(seconds, 3))
 
 
 def _record_failure(
-    ctx: DeployContext, batch: Batch, exc: UpgradeError, seconds: float
+    ctx: DeployContext, section: str, batch: Batch, exc: UpgradeError, seconds: float
 ) -> None:
-    _record_batch(ctx, batch, "failed", seconds)
+    _record_batch(ctx, section, batch, "failed", seconds)
     for host in batch.hosts:
         ctx.recap.hosts[host].fail(f"batch {batch.number} failed (see below)")
     ctx.recap.errors.append(str(exc))
 
 
-def _report(
-    batches: list[Batch], scheduler: Action | None, options: UpgradeOptions
+def batch_section(
+    batches: list[Batch], scheduler: Action | None, settings: UpgradeSettings
 ) -> dict[str, Any]:
-    settings = options.settings
+    """The recap's report of a rolling run: settings, scheduler change, batches."""
     return {
         "settings": {
             **{k: str(v) for k, v in dataclasses.asdict(settings).items()},

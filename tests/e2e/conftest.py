@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from distributed import Client
 
+from daskfleet.client import open_client
+from daskfleet.inventory import load_inventory
 from daskfleet.lab import LabConfig, LabState, lab_down, lab_up
 from daskfleet.lab import sshd as lab_sshd
 from daskfleet.lab.requirements import missing_commands
+from daskfleet.specs import scheduler_address
+from daskfleet.tls import client_security
 
 #: Another name (and with it another subnet) lets two test runs share a machine.
 LAB_NAME = os.environ.get("DASKFLEET_E2E_LAB", "e2e")
@@ -82,3 +87,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(config, lab_up(config, hosts=LAB_HOSTS, inventory_path=inventory))
     finally:
         lab_down(config, purge=True)
+
+
+def cluster_client(
+    inventory: Path | str, address: str | None = None, *, timeout: float = 30
+) -> Client:
+    """A Client of the inventory's cluster, with its client certificate when
+    TLS is on; ``address`` replaces the scheduler's (a tunnel's local port)."""
+    loaded = load_inventory(Path(inventory))
+    return open_client(
+        address or scheduler_address(loaded),
+        timeout=timeout,
+        security=client_security(loaded),
+    )
+
+
+@pytest.fixture(scope="session")
+def connect() -> Callable[..., Client]:
+    """:func:`cluster_client`, for tests: ``connect(inventory_path)``."""
+    return cluster_client

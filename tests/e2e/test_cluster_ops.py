@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from daskfleet.cli.main import cli
-from daskfleet.client import open_client
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +79,7 @@ def test_status_shows_every_host_ok(
     code, status = as_json("status", inventory)
     assert code == 0, status
     assert status["scheduler_reachable"] is True
-    assert status["dashboard"].startswith("http://")
+    assert status["dashboard"].startswith("https://")
     assert set(status["hosts"]) == set(hosts)
     for name in hosts[1:]:
         host = status["hosts"][name]
@@ -155,10 +154,11 @@ def test_down_one_worker_host_keeps_its_data(
     cluster: str,
     hosts: list[str],
     dockers: dict[str, docker.DockerClient],
+    connect: Any,
 ) -> None:
     _, status = as_json("status", inventory)
     leaving = status["hosts"][hosts[2]]["workers"][0]["address"]
-    with open_client(status["scheduler"], timeout=10) as client:
+    with connect(inventory, timeout=10) as client:
         [future] = client.scatter([list(range(1000))], workers=[leaving])
         code, recap = as_json("down", inventory, "--limit", hosts[2], "--yes")
         assert client.gather(future) == list(range(1000))

@@ -17,8 +17,6 @@ import docker
 import pytest
 import yaml
 
-from daskfleet.client import open_client
-
 pytestmark = pytest.mark.e2e
 
 DASKFLEET = [sys.executable, "-m", "daskfleet"]
@@ -97,10 +95,9 @@ def test_cold_deploy_is_healthy(inventory: Path, lab: Any) -> None:
     assert recap["health"]["ok"] is True
 
 
-def test_client_sees_planned_workers(inventory: Path, lab: Any) -> None:
+def test_client_sees_planned_workers(inventory: Path, lab: Any, connect: Any) -> None:
     _, *workers = lab.host_names
-    address = f"tcp://{lab.state.host(lab.host_names[0]).address}:8786"
-    with open_client(address, timeout=30) as client:
+    with connect(inventory) as client:
         info = client.scheduler_info(n_workers=-1)["workers"].values()
     seen = {w["name"]: w for w in info}
     assert sorted(seen) == sorted(f"{name}-0" for name in workers)
@@ -164,16 +161,16 @@ def test_check_mode_changes_nothing(
     assert "nothing done" in text.stdout
 
 
-def scheduler_address(lab: Any) -> str:
-    return f"tcp://{lab.state.host(lab.host_names[0]).address}:8786"
-
-
 def test_changing_one_host_replaces_only_its_worker_and_keeps_its_data(
-    inventory: Path, dockers: dict[str, docker.DockerClient], cluster: str, lab: Any
+    inventory: Path,
+    dockers: dict[str, docker.DockerClient],
+    cluster: str,
+    lab: Any,
+    connect: Any,
 ) -> None:
     changed_host = lab.host_names[2]
     before = container_ids(dockers, cluster)
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         workers = client.scheduler_info(n_workers=-1)["workers"]
         (held_on,) = [a for a, w in workers.items() if w["name"] == f"{changed_host}-0"]
         data = client.scatter(list(range(50)), workers=[held_on])

@@ -29,7 +29,6 @@ from click.testing import CliRunner
 
 from daskfleet.audit import remote_audit_path
 from daskfleet.cli.main import cli
-from daskfleet.client import open_client
 from daskfleet.envfiles import env_file_path
 from daskfleet.lab import dockerd
 from daskfleet.locking import lock_path
@@ -139,10 +138,6 @@ def cluster_containers(client: docker.DockerClient, cluster: str) -> list[Any]:
     )
 
 
-def scheduler_address(lab: Any) -> str:
-    return f"tcp://{lab.state.host(lab.host_names[0]).address}:8786"
-
-
 def wait_healthy(inventory: Path, seconds: float = HEAL_SECONDS) -> float:
     """Seconds until ``status`` says the whole cluster is ok; fail past ``seconds``."""
     started = time.monotonic()
@@ -158,7 +153,11 @@ def wait_healthy(inventory: Path, seconds: float = HEAL_SECONDS) -> float:
 
 
 def test_deploy_keeps_the_secret_out_of_docker_and_logs(
-    inventory: Path, cluster: str, dockers: dict[str, docker.DockerClient], lab: Any
+    inventory: Path,
+    cluster: str,
+    dockers: dict[str, docker.DockerClient],
+    lab: Any,
+    connect: Any,
 ) -> None:
     result = daskfleet("-vv", "deploy", inventory, "--json")
     recap = recap_of(result)
@@ -171,7 +170,7 @@ def test_deploy_keeps_the_secret_out_of_docker_and_logs(
         assert SECRET not in json.dumps(container.attrs)
         env_file = Path(env_file_path(cluster, container.name))
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         # A lambda travels by value; os.environ.get would carry our environ.
         seen = client.run(lambda: __import__("os").environ.get("FLEET_TOKEN"))
     assert set(seen.values()) == {SECRET} and len(seen) == 3
@@ -281,7 +280,11 @@ def test_restarted_dockerd_brings_its_worker_back(inventory: Path, lab: Any) -> 
 
 
 def test_killed_scheduler_returns_with_its_workers(
-    inventory: Path, cluster: str, dockers: dict[str, docker.DockerClient], lab: Any
+    inventory: Path,
+    cluster: str,
+    dockers: dict[str, docker.DockerClient],
+    lab: Any,
+    connect: Any,
 ) -> None:
     scheduler = dockers[lab.host_names[0]].containers.get(
         f"daskfleet-{cluster}-scheduler"
@@ -292,7 +295,7 @@ def test_killed_scheduler_returns_with_its_workers(
     assert wait_healthy(inventory) < HEAL_SECONDS
     scheduler.reload()
     assert scheduler.attrs["State"]["StartedAt"] != started
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         assert len(client.scheduler_info(n_workers=-1)["workers"]) == 3
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
@@ -308,7 +311,7 @@ def held_results(client: Any) -> list[Any]:
 
 
 def test_link_cut_mid_upgrade_stops_cleanly_and_loses_nothing_else(
-    inventory: Path, dockers: dict[str, docker.DockerClient], lab: Any
+    inventory: Path, dockers: dict[str, docker.DockerClient], lab: Any, connect: Any
 ) -> None:
     cut = lab.host_names[2]  # listed first: the first batch
     builder = docker.DockerClient(base_url=f"unix://{lab.build_socket}")
@@ -316,7 +319,7 @@ def test_link_cut_mid_upgrade_stops_cleanly_and_loses_nothing_else(
     image = builder.images.get(base[0].image.id)
     build_on(builder, image.id, "daskfleet/e2e-faults:v2")
 
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         held = held_results(client)
         who_has = client.who_has(held)
         cut_ip = lab.state.host(cut).address

@@ -16,7 +16,6 @@ from typing import Any
 import docker
 import pytest
 
-from daskfleet.client import open_client
 from daskfleet.deploy import Recap, deploy
 from daskfleet.inventory import Inventory, load_inventory
 from daskfleet.lab import LabConfig, LabState, lab_down, lab_up
@@ -76,10 +75,6 @@ def uuid(host: str, index: int) -> str:
     return f"GPU-lab-{host}-{index}"
 
 
-def scheduler(gpu_lab: LabState) -> str:
-    return f"tcp://{gpu_lab.hosts[0].address}:8786"
-
-
 def test_deploy_plans_a_worker_per_gpu(
     recap: Recap, hosts: tuple[str, str, str]
 ) -> None:
@@ -122,10 +117,10 @@ def test_each_gpu_container_has_its_gpu_cpuset_and_memory(
 
 
 def test_client_sees_one_gpu_resource_per_gpu_worker(
-    recap: Recap, gpu_lab: LabState, hosts: tuple[str, str, str]
+    recap: Recap, gpu_lab: LabState, hosts: tuple[str, str, str], connect: Any
 ) -> None:
     _, gpu, cpu = hosts
-    with open_client(scheduler(gpu_lab), timeout=30) as client:
+    with connect(gpu_lab.inventory_path) as client:
         info = client.scheduler_info(n_workers=-1)["workers"].values()
     seen = {w["name"]: w for w in info}
     assert sorted(seen) == sorted([f"{cpu}-0", *(f"{gpu}-gpu{i}" for i in range(GPUS))])
@@ -138,7 +133,7 @@ def test_client_sees_one_gpu_resource_per_gpu_worker(
 
 
 def test_gpu_tasks_run_only_on_gpu_workers_each_seeing_its_gpu(
-    recap: Recap, gpu_lab: LabState, hosts: tuple[str, str, str]
+    recap: Recap, gpu_lab: LabState, hosts: tuple[str, str, str], connect: Any
 ) -> None:
     gpu = hosts[1]
 
@@ -149,7 +144,7 @@ def test_gpu_tasks_run_only_on_gpu_workers_each_seeing_its_gpu(
 
         return str(get_worker().name), os.environ.get("NVIDIA_VISIBLE_DEVICES", "")
 
-    with open_client(scheduler(gpu_lab), timeout=30) as client:
+    with connect(gpu_lab.inventory_path) as client:
         futures = [
             client.submit(where, resources={"GPU": 1}, pure=False) for _ in range(16)
         ]

@@ -9,7 +9,10 @@ run until Ctrl-C run as subprocesses that the tests interrupt themselves.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -24,12 +27,13 @@ import docker
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from distributed import Client
 
 from daskfleet.cli.main import cli
+from daskfleet.envfiles import ENTRYPOINT_SCRIPT
 from daskfleet.inventory import load_inventory
 from daskfleet.notebook import notebook_container_name, read_token
 from daskfleet.ssh import SSHFleet
+from daskfleet.tls import client_files
 from daskfleet.tunnel import Tunnel, cluster_forwards
 
 pytestmark = [
@@ -141,23 +145,35 @@ def test_exec_limit_and_no_shell(inventory: Path, hosts: list[str]) -> None:
 # tunnel ----------------------------------------------------------------------
 
 
-def http_status(url: str) -> int:
+def http_status(url: str, cluster: str | None = None) -> int:
+    """The HTTP status of ``url``; for https, trusting ``cluster``'s CA only."""
+    context = None
+    if url.startswith("https://"):
+        assert cluster is not None
+        context = ssl.create_default_context(cafile=str(client_files(cluster)[0]))
     try:
-        with urllib.request.urlopen(url, timeout=20) as response:
+        with urllib.request.urlopen(url, timeout=20, context=context) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
 
 
-def test_tunnel_gives_a_working_client_and_dashboard(inventory: Path) -> None:
+def test_tunnel_gives_a_working_client_and_dashboard(
+    inventory: Path, connect: Any
+) -> None:
+    """TLS through the tunnel: the client certificate, and the dashboard's
+    certificate checked against the cluster's CA for ``localhost``."""
     inv = load_inventory(inventory)
     forwards = cluster_forwards(inv, scheduler_port=0, dashboard_port=0)
     with SSHFleet(inv) as fleet, Tunnel(fleet, inv.scheduler, forwards) as tunnel:
         ports = tunnel.local_ports
-        with Client(f"tcp://localhost:{ports['scheduler']}", timeout=30) as client:
+        local = f"tls://localhost:{ports['scheduler']}"
+        with connect(inventory, local) as client:
             assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
-        url = f"http://localhost:{ports['dashboard']}/health"
-        assert http_status(url) == 200
+        url = f"https://localhost:{ports['dashboard']}/health"
+        assert http_status(url, inv.cluster) == 200
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(url, timeout=20)  # the system's CAs only
 
 
 def start(*args: str | Path) -> subprocess.Popen[str]:
@@ -196,14 +212,16 @@ def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, rest
 
 
-def test_tunnel_command_until_ctrl_c(inventory: Path) -> None:
+def test_tunnel_command_until_ctrl_c(inventory: Path, connect: Any) -> None:
     process = start("tunnel", inventory, "--local-port", "0", "--dashboard-port", "0")
     lines = read_until(process, "Ctrl-C")
     urls = dict(line.split() for line in lines[:2])
+    assert urls["scheduler"].startswith("tls://localhost:")
     try:
-        with Client(urls["scheduler"], timeout=30) as client:
+        with connect(inventory, urls["scheduler"]) as client:
             assert client.submit(len, "abc").result(timeout=30) == 3
-        assert http_status(urls["dashboard"]) == 200
+        cluster = load_inventory(inventory).cluster
+        assert http_status(urls["dashboard"], cluster) == 200
     finally:
         code, rest = interrupt(process)
     assert code == 0, rest
@@ -251,18 +269,34 @@ def test_notebook_answers_with_its_token_only(
     assert http_status(f"{base}?token=wrong") == 403
 
 
-def test_notebook_kernel_reaches_the_cluster(
+def test_notebook_kernel_reaches_the_cluster_over_tls(
     inventory: Path, scheduler_docker: docker.DockerClient
 ) -> None:
+    """A Python started as the notebook's kernels are (its env file read)
+    connects with ``Client()`` alone: tls://, the client bundle mounted."""
     name = notebook_container_name(load_inventory(inventory).cluster)
     code = (
         "from distributed import Client\n"
         "with Client(timeout=30) as c:\n"
-        "    print(c.submit(sum, [20, 22]).result(timeout=30))\n"
+        "    print(c.scheduler.address, c.submit(sum, [20, 22]).result(timeout=30))\n"
     )
     container = scheduler_docker.containers.get(name)
-    exit_code, output = container.exec_run(["python", "-c", code])
-    assert (exit_code, output.decode().strip().splitlines()[-1]) == (0, "42")
+    exit_code, output = container.exec_run(
+        ["sh", "-c", f"{ENTRYPOINT_SCRIPT}", "sh", "python", "-c", code]
+    )
+    last = output.decode().strip().splitlines()[-1]
+    assert exit_code == 0, output.decode()
+    assert last.startswith("tls://") and last.endswith(" 42")
+    mount = next(
+        m for m in container.attrs["Mounts"] if m["Destination"] == "/etc/daskfleet/tls"
+    )
+    assert mount["RW"] is False
+    assert stat.S_IMODE(os.stat(mount["Source"]).st_mode) == 0o700
+    key = Path(mount["Source"]) / "client-key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.stat().st_uid == 0
+    # Without the client bundle the same scheduler refuses it.
+    plain = container.exec_run(["python", "-c", code])
+    assert plain.exit_code != 0
 
 
 def test_notebook_token_stays_out_of_sight(
@@ -273,7 +307,7 @@ def test_notebook_token_stays_out_of_sight(
     assert token
     container = scheduler_docker.containers.get(notebook_container_name(inv.cluster))
     assert token not in container.logs().decode()
-    assert token not in " ".join(container.attrs["Config"]["Cmd"])
+    assert token not in json.dumps(container.attrs)  # Env and Cmd included
     assert token not in json.dumps(container.labels)
     plain = daskfleet("status", inventory)
     assert token not in plain.output
@@ -295,7 +329,7 @@ def text_includes(*words: str) -> str:
 def dashboard(inventory: Path) -> str:
     if browser.browser_path() is None:
         pytest.fail("the browser test needs Debian's chromium: run scripts/bootstrap")
-    return f"http://{load_inventory(inventory).scheduler.address}:8787"
+    return f"https://{load_inventory(inventory).scheduler.address}:8787"
 
 
 def test_browser_lists_the_workers(dashboard: str, hosts: list[str]) -> None:
@@ -331,15 +365,15 @@ def deploy_variant(inventory: Path, edit: Any) -> dict[str, Any]:
 
 
 def test_scaling_keeps_held_results(
-    inventory: Path, hosts: list[str], addresses: dict[str, str]
+    inventory: Path, hosts: list[str], connect: Any
 ) -> None:
-    first, second, third = hosts
+    _, second, third = hosts
     saved = yaml.safe_load(inventory.read_text())["hosts"]
 
     # Shrink to one worker host, then hold results on it.
     recap = deploy_variant(inventory, lambda h: h.pop(third))
     assert recap["hosts"][third]["actions"][0].startswith("remove ")
-    with Client(f"tcp://{addresses[first]}:8786", timeout=30) as client:
+    with connect(inventory) as client:
         held = client.scatter(list(range(100)))
         names = [w["name"] for w in client.scheduler_info()["workers"].values()]
         assert names == [f"{second}-0"]

@@ -1,14 +1,17 @@
 """TLS on the lab: encrypted Dask traffic with the cluster's own CA.
 
-Only a client holding a certificate from the cluster's CA can connect and
-submit work; a plain ``tcp://`` connection and a stranger's certificate are
-refused; the dashboard answers over HTTPS.
+The lab's inventory says nothing about security: TLS is the default. Only
+a client holding a certificate from the cluster's CA can connect and submit
+work; a plain ``tcp://`` connection and a stranger's certificate are
+refused; the dashboard answers over HTTPS. Then the certificates are
+rotated, and last the cluster is deployed with ``security: none``.
 """
 
 from __future__ import annotations
 
 import json
 import operator
+import shutil
 import socket
 import ssl
 import subprocess
@@ -44,13 +47,15 @@ def daskfleet(*args: str | Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def inventory(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data = yaml.safe_load(Path(lab.inventory_path).read_text())
-    data["security"] = "tls"
+    assert "security" not in data, "the lab's inventory must keep the default"
     path = tmp_path_factory.mktemp("tls") / "fleet.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     result = daskfleet("deploy", path, "--json")
     recap = json.loads(result.stdout)
     assert result.returncode == 0, (recap["errors"], recap["hosts"])
     assert recap["scheduler"].startswith("tls://")
+    assert recap["dashboard"].startswith("https://")
+    assert recap["warnings"] == []
     yield path
     daskfleet("down", path, "--yes")
 
@@ -126,3 +131,88 @@ def test_client_config_prints_the_connection(inventory: Path) -> None:
 def recap_address(inventory: Path) -> str:
     loaded = load_inventory(inventory)
     return f"tls://{loaded.scheduler.address}:{loaded.scheduler_port}"
+
+
+# Rotation --------------------------------------------------------------------
+
+
+def host_bundles(inventory: Path) -> dict[str, bytes]:
+    """Every host's installed certificate files, by path."""
+    loaded = load_inventory(inventory)
+    return {
+        str(path): path.read_bytes()
+        for name in loaded.hosts
+        for path in Path(tls.host_tls_root(loaded.cluster, name)).glob("*/*.pem")
+    }
+
+
+def test_rotation_replaces_every_certificate_and_refuses_the_old_ones(
+    inventory: Path, tmp_path: Path
+) -> None:
+    loaded = load_inventory(inventory)
+    old = tmp_path / "old"
+    old.mkdir()
+    for path in tls.client_files(loaded.cluster):
+        shutil.copy(path, old / path.name)
+    old_security = Security(
+        tls_ca_file=str(old / "ca.pem"),
+        tls_client_cert=str(old / "client.pem"),
+        tls_client_key=str(old / "client-key.pem"),
+        require_encryption=True,
+    )
+    before = host_bundles(inventory)
+    assert len(before) == 3 * 3  # ca, node and key on each of the three hosts
+
+    result = daskfleet("deploy", inventory, "--rotate-certs", "--json")
+    recap = json.loads(result.stdout)
+    assert result.returncode == 0, (recap["errors"], recap["hosts"])
+    assert any("results it held in memory are lost" in w for w in recap["warnings"])
+    batches = recap["rotation"]["batches"]
+    assert [b["status"] for b in batches] == ["ok"] * len(loaded.workers)
+    assert recap["health"]["ok"] is True
+
+    with connect(recap_address(inventory), tls.client_security(loaded)) as client:
+        assert client.submit(operator.mul, 6, 7).result(timeout=30) == 42
+    with pytest.raises(REFUSED):
+        connect(recap_address(inventory), old_security)
+
+    after = host_bundles(inventory)
+    assert len(after) == 3 * 3
+    assert not set(before) & set(after), "the old bundles are removed"
+    assert not set(before.values()) & set(after.values())
+    backup = tls.tls_dir(loaded.cluster).with_name("tls.previous")
+    assert not backup.exists(), "the controller's old certificates go on success"
+
+
+def test_rotation_is_refused_with_check_or_limit(inventory: Path) -> None:
+    result = daskfleet("deploy", inventory, "--rotate-certs", "--check")
+    assert result.returncode == 2
+    assert "leave out --check and --limit" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# security: none ----------------------------------------------------------------
+
+
+def test_security_none_warns_in_every_recap(inventory: Path, tmp_path: Path) -> None:
+    data = yaml.safe_load(inventory.read_text())
+    data["security"] = "none"
+    plain = tmp_path / "plain.yml"
+    plain.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    result = daskfleet("deploy", plain, "--json")
+    recap = json.loads(result.stdout)
+    assert result.returncode == 0, (recap["errors"], recap["hosts"])
+    (warning,) = recap["warnings"]
+    assert "runs code sent by anyone" in warning and str(plain) in warning
+    address = recap["scheduler"]
+    assert address.startswith("tcp://")
+    with connect(address) as client:
+        assert client.submit(operator.add, 1, 1).result(timeout=30) == 2
+
+    text = daskfleet("deploy", plain)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "warning: security: none" in " ".join(text.stdout.split())
+    upgrade = daskfleet("upgrade", plain, "--check", "--json")
+    assert json.loads(upgrade.stdout)["warnings"] == [warning]
+    assert daskfleet("down", plain, "--yes").returncode == 0

@@ -23,8 +23,6 @@ import pytest
 import yaml
 from distributed import Client, Future
 
-from daskfleet.client import open_client
-
 pytestmark = pytest.mark.e2e
 
 DASKFLEET = [sys.executable, "-m", "daskfleet"]
@@ -129,10 +127,6 @@ class Load:
         assert all(f.status == "finished" for _, f in self.futures)
 
 
-def scheduler_address(lab: Any) -> str:
-    return f"tcp://{lab.state.host(lab.host_names[0]).address}:8786"
-
-
 def held_results(client: Client) -> list[Future]:
     """Results computed before the upgrade, spread over every worker."""
     futures = client.map(operator.pow, range(60), [2] * 60, pure=False)
@@ -143,13 +137,17 @@ def held_results(client: Client) -> list[Future]:
 
 
 def test_rolling_upgrade_under_load_loses_nothing(
-    inventory: Path, dockers: dict[str, docker.DockerClient], builder: Any, lab: Any
+    inventory: Path,
+    dockers: dict[str, docker.DockerClient],
+    builder: Any,
+    lab: Any,
+    connect: Any,
 ) -> None:
     before = running_image(dockers)
     new = build_on(
         builder, "daskfleet/e2e-upgrade:v2", before, "RUN echo v2 > /etc/app-version"
     )
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         held = held_results(client)
         with Load(client) as load:
             result = daskfleet(
@@ -166,13 +164,17 @@ def test_rolling_upgrade_under_load_loses_nothing(
 
 
 def test_failed_batch_is_rolled_back_and_named(
-    inventory: Path, dockers: dict[str, docker.DockerClient], builder: Any, lab: Any
+    inventory: Path,
+    dockers: dict[str, docker.DockerClient],
+    builder: Any,
+    lab: Any,
+    connect: Any,
 ) -> None:
     before = running_image(dockers)
     build_on(
         builder, "daskfleet/e2e-upgrade:broken", before, "RUN rm /opt/dask/bin/dask"
     )
-    with open_client(scheduler_address(lab), timeout=30) as client:
+    with connect(inventory) as client:
         held = held_results(client)
         result = daskfleet(
             "upgrade",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import stat
 from pathlib import Path
@@ -22,6 +24,7 @@ from daskfleet.notebook import (
 )
 from daskfleet.plan import Observed, ObservedContainer, plan_deploy
 from daskfleet.specs import ImageRef
+from daskfleet.tls import CLIENT_ENVIRONMENT
 
 INVENTORY = """\
 cluster: nb
@@ -30,6 +33,7 @@ hosts:
   n2: {address: 10.0.0.2}
 """
 TOKEN = "f" * 48
+CLIENT_CERT = "c" * 16
 VERSIONS = Versions("3.11", "2026.8.0", "2026.8.0", "3.1.1", "1.1.0")
 IMAGE = ImageRef("sha256:cluster", "daskfleet/nb:1", "amd64")
 NOTEBOOK = NotebookImage(
@@ -37,10 +41,14 @@ NOTEBOOK = NotebookImage(
         "sha256:nb", "daskfleet/nb-notebook:1", "amd64", "linux", 1, VERSIONS, True, 0.0
     ),
     TOKEN,
+    CLIENT_CERT,
 )
 
 
-def inventory(tmp_path: Path, notebook: str = "notebook: {host: n1}\n") -> Inventory:
+NOTEBOOK_ON_N1 = "notebook: {host: n1}\n"
+
+
+def inventory(tmp_path: Path, notebook: str = NOTEBOOK_ON_N1) -> Inventory:
     path = tmp_path / "inv.yml"
     path.write_text(INVENTORY + notebook)
     return load_inventory(path)
@@ -94,19 +102,41 @@ def test_section_errors(tmp_path: Path, text: str, message: str) -> None:
         inventory(tmp_path, text)
 
 
-def test_spec_keeps_the_token_off_command_and_labels(tmp_path: Path) -> None:
-    spec = notebook_spec(inventory(tmp_path), NOTEBOOK)
+def test_spec_keeps_the_token_out_of_dockers_view(tmp_path: Path) -> None:
+    spec = notebook_spec(
+        inventory(tmp_path, "security: none\n" + NOTEBOOK_ON_N1), NOTEBOOK
+    )
     assert spec.role == "notebook"
     assert spec.host == "n1"
-    assert spec.environment == {
-        "DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.1:8786",
-        "JUPYTER_TOKEN": TOKEN,
-    }
+    assert spec.environment == {"DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.1:8786"}
+    assert spec.env_file is not None
+    assert spec.env_file.values == {"JUPYTER_TOKEN": TOKEN}
     assert "--ip=10.0.0.1" in spec.command
     assert "--port=8888" in spec.command
-    shown = " ".join(spec.command) + str(spec.labels) + str(spec.summary)
-    assert TOKEN not in shown
-    assert spec.volumes[0].container_path == "/root/work"
+    docker = json.dumps(spec.to_docker_kwargs())
+    assert TOKEN not in docker + str(spec.summary)
+    assert [v.container_path for v in spec.volumes] == ["/root/work"]
+
+
+def test_spec_with_tls_connects_with_the_client_bundle(tmp_path: Path) -> None:
+    spec = notebook_spec(inventory(tmp_path), NOTEBOOK)
+    assert spec.environment == {"DASK_SCHEDULER_ADDRESS": "tls://10.0.0.1:8786"}
+    assert spec.env_file is not None
+    assert spec.env_file.values == {"JUPYTER_TOKEN": TOKEN, **CLIENT_ENVIRONMENT}
+    bundle = spec.volumes[1]
+    assert bundle.host_path.endswith(f"/nb/tls/n1/client-{CLIENT_CERT}")
+    assert (bundle.container_path, bundle.read_only) == ("/etc/daskfleet/tls", True)
+    # Paths only: the key itself never reaches Docker's configuration.
+    assert "BEGIN" not in json.dumps(spec.to_docker_kwargs())
+
+
+def test_a_new_client_certificate_replaces_the_notebook(tmp_path: Path) -> None:
+    inv = inventory(tmp_path)
+    rotated = dataclasses.replace(NOTEBOOK, client_certificate="0" * 16)
+    for image, kind in ((NOTEBOOK, "unchanged"), (rotated, "replace")):
+        plan = plan_deploy(inv, facts(), notebook_there(inv), IMAGE, notebook=image)
+        notebook = [a for a in plan.actions["n1"] if a.role == "notebook"]
+        assert [a.kind for a in notebook] == [kind]
 
 
 def test_plan_creates_the_notebook_on_its_host(tmp_path: Path) -> None:

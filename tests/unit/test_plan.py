@@ -97,7 +97,12 @@ def make_facts(name: str, raw: Mapping[str, Any]) -> Facts:
 def make_fleet(raw: Mapping[str, Any]) -> Fleet:
     inv = raw["inventory"]
     hosts = {name: make_host(name, h) for name, h in inv["hosts"].items()}
-    inventory = Inventory(path=inv["path"], cluster=inv["cluster"], hosts=hosts)
+    inventory = Inventory(
+        path=inv["path"],
+        cluster=inv["cluster"],
+        hosts=hosts,
+        security=inv.get("security", "tls"),
+    )
     facts: dict[str, HostFacts] = {
         name: make_facts(name, f) for name, f in raw["facts"].items()
     }

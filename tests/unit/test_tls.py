@@ -1,0 +1,178 @@
+"""TLS without a cluster: the default, the planned containers, the
+certificates and their rotation on the controller, the host-side scripts."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from daskfleet import tls
+from daskfleet.deploy.certs import PRUNE_SCRIPT
+from daskfleet.deploy.run import security_warnings
+from daskfleet.errors import InventoryError
+from daskfleet.facts import Facts
+from daskfleet.inventory import load_inventory
+from daskfleet.inventory.model import Inventory
+from daskfleet.plan import Observed, ObservedContainer, plan_deploy
+from daskfleet.specs import ImageRef
+
+INVENTORY = """\
+cluster: sec
+hosts:
+  s1: {address: 10.0.0.1, roles: [scheduler]}
+  w1: {address: 10.0.0.2}
+"""
+IMAGE = ImageRef("sha256:cluster", "daskfleet/sec:1", "amd64")
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DASKFLEET_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def inventory(tmp_path: Path, extra: str = "") -> Inventory:
+    path = tmp_path / "inv.yml"
+    path.write_text(INVENTORY + extra)
+    return load_inventory(path)
+
+
+def facts() -> dict[str, Facts]:
+    return {
+        name: Facts(
+            host=name,
+            cpus=4,
+            memory=8 * 2**30,
+            arch="x86_64",
+            kernel="6.1",
+            docker_version="20.10",
+            storage_driver="overlay2",
+            docker_root="/var/lib/docker",
+            disk_free=2**40,
+        )
+        for name in ("s1", "w1")
+    }
+
+
+def test_tls_is_the_default_and_none_an_explicit_choice(tmp_path: Path) -> None:
+    assert inventory(tmp_path).security == "tls"
+    assert inventory(tmp_path, "security: none\n").security == "none"
+    with pytest.raises(InventoryError, match="tls or none"):
+        inventory(tmp_path, "security: off\n")
+
+
+def test_only_security_none_warns_in_the_recap(tmp_path: Path) -> None:
+    assert security_warnings(inventory(tmp_path)) == []
+    (warning,) = security_warnings(inventory(tmp_path, "security: none\n"))
+    assert str(tmp_path / "inv.yml") in warning
+    assert "tcp://10.0.0.1:8786" in warning
+    assert "runs code sent by anyone" in warning
+
+
+def fingerprints(inv: Inventory) -> dict[str, str]:
+    return {
+        name: tls.ensure_host_pair(inv.cluster, name, host.address).fingerprint
+        for name, host in inv.hosts.items()
+    }
+
+
+def deployed(inv: Inventory) -> dict[str, Observed]:
+    plan = plan_deploy(inv, facts(), {}, IMAGE, certificates=fingerprints(inv))
+    return {
+        host: Observed(
+            host,
+            tuple(
+                ObservedContainer(
+                    s.name, s.image, "running", s.to_docker_kwargs()["labels"]
+                )
+                for s in plan.specs
+                if s.host == host
+            ),
+            frozenset({IMAGE.id}),
+        )
+        for host in ("s1", "w1")
+    }
+
+
+def test_planned_containers_speak_tls_with_their_hosts_pair(tmp_path: Path) -> None:
+    inv = inventory(tmp_path)
+    prints = fingerprints(inv)
+    plan = plan_deploy(inv, facts(), {}, IMAGE, certificates=prints)
+    assert {s.role for s in plan.specs} == {"scheduler", "worker"}
+    for spec in plan.specs:
+        assert spec.command[-len(tls.TLS_ARGUMENTS) :] == tls.TLS_ARGUMENTS
+        assert spec.environment["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+        mount = spec.volumes[-1]
+        assert mount.host_path == (
+            f"/var/lib/daskfleet/clusters/sec/tls/{spec.host}/{prints[spec.host]}"
+        )
+        assert (mount.container_path, mount.read_only) == ("/etc/daskfleet/tls", True)
+
+
+def test_new_certificates_replace_every_container(tmp_path: Path) -> None:
+    inv = inventory(tmp_path)
+    observed = deployed(inv)
+    again = plan_deploy(inv, facts(), observed, IMAGE, certificates=fingerprints(inv))
+    assert {a.kind for a in again.all_actions} == {"unchanged"}
+
+    tls.begin_rotation(inv.cluster)
+    rotated = plan_deploy(inv, facts(), observed, IMAGE, certificates=fingerprints(inv))
+    assert [(a.role, a.kind) for a in rotated.all_actions] == [
+        ("scheduler", "replace"),
+        ("worker", "replace"),
+    ]
+
+
+def test_rotation_sets_aside_undoes_and_finishes(state: Path) -> None:
+    old_ca = tls.ensure_ca("sec").cert
+    old_client = tls.client_files("sec")[1].read_bytes()
+
+    backup = tls.begin_rotation("sec")
+    assert (backup / "ca.pem").read_bytes() == old_ca
+    assert tls.ensure_ca("sec").cert != old_ca
+    assert tls.client_files("sec")[1].read_bytes() != old_client
+    tls.undo_rotation("sec")
+    assert tls.ensure_ca("sec").cert == old_ca
+    assert not backup.exists()
+
+    tls.begin_rotation("sec")
+    new_ca = tls.ensure_ca("sec").cert
+    tls.finish_rotation("sec")
+    assert not backup.exists()
+    assert tls.ensure_ca("sec").cert == new_ca
+
+
+def test_host_certificate_names_its_address_and_localhost() -> None:
+    pair = tls.ensure_host_pair("sec", "s1", "10.0.0.1")
+    cert = x509.load_pem_x509_certificate(pair.cert)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert names.value.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("10.0.0.1"),
+        ipaddress.ip_address("127.0.0.1"),
+    ]
+    assert names.value.get_values_for_type(x509.DNSName) == ["localhost"]
+
+
+def test_pruning_keeps_only_the_named_bundles(tmp_path: Path) -> None:
+    root = tmp_path / "tls" / "s1"
+    for entry in ("aaaa", "bbbb", "client-cccc", "client-dddd"):
+        (root / entry).mkdir(parents=True)
+        (root / entry / "node.pem").write_text("x")
+    # Files of the layout before fingerprints, directly in the host's dir.
+    for name in ("ca.pem", "node.pem", ".digest"):
+        (root / name).write_text("old")
+    subprocess.run(
+        ["sh", "-c", PRUNE_SCRIPT, "sh", str(root), "bbbb", "client-dddd"], check=True
+    )
+    assert sorted(p.name for p in root.iterdir()) == ["bbbb", "client-dddd"]
+    assert (root / "bbbb" / "node.pem").exists()
+
+
+def test_pruning_a_host_without_tls_files_is_no_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing"
+    subprocess.run(["sh", "-c", PRUNE_SCRIPT, "sh", str(missing), "x"], check=True)
+    assert not missing.exists()
