@@ -221,6 +221,25 @@ def _port_is_set(host: Host) -> bool:
     return written or host.port != DEFAULT_SSH_PORT
 
 
+def server_key(host: Host, config: fabric.Config) -> str:
+    """The SSH server this machine talks to first when it connects to ``host``.
+
+    That is the host itself, or its first ProxyJump hop (every host behind
+    one jump host shares that hop's sshd and its MaxStartups). Where a
+    ProxyCommand leads cannot be known: all such hosts count as one server.
+    Read from ~/.ssh/config without opening anything.
+    """
+    entry = config.base_ssh_config.lookup(host.address)
+    jump = entry.get("proxyjump")
+    if jump and jump.lower() != "none":
+        return f"jump {jump.split(',')[0].strip()}"
+    command = entry.get("proxycommand")
+    if command and command.lower() != "none":
+        return "proxycommand"
+    port = host.port if _port_is_set(host) else entry.get("port", host.port)
+    return f"{entry.get('hostname', host.address)}:{port}"
+
+
 def close_connection(conn: fabric.Connection) -> None:
     """Close a connection and every ProxyJump hop below it."""
     current: object = conn

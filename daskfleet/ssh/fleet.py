@@ -1,9 +1,12 @@
 """The fleet's SSH connections: one per host, opened lazily, reused by all.
 
-Handshakes are bounded (sshd's default ``MaxStartups 10:30:100`` drops
-connections beyond ten unauthenticated ones); commands on established
-connections run from a larger thread pool, each on its own channel, with
-at most ``max_sessions`` at once per host (sshd's ``MaxSessions`` is 10).
+Handshakes are bounded twice: at most ``max_parallel`` at once towards one
+SSH server (sshd's default ``MaxStartups 10:30:100`` starts dropping
+connections beyond ten unauthenticated ones; hosts behind one jump host
+share its sshd), and at most ``max_handshakes`` in all, for this machine's
+CPU. Commands on established connections run from a thread pool, each on
+its own channel, with at most ``max_sessions`` at once per host (sshd's
+``MaxSessions`` is 10).
 """
 
 from __future__ import annotations
@@ -24,14 +27,21 @@ import paramiko
 from daskfleet.errors import CommandError, DaskfleetError, HostError
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.results import HostResult, Results
-from daskfleet.ssh.connect import ConnectOptions, close_connection, open_connection
+from daskfleet.ssh.connect import (
+    ConnectOptions,
+    close_connection,
+    open_connection,
+    server_key,
+)
 from daskfleet.ssh.execute import CommandResult, execute
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Handshakes at once towards one SSH server, and in all.
 DEFAULT_MAX_PARALLEL = 8
+DEFAULT_MAX_HANDSHAKES = 32
 DEFAULT_WORKERS = 32
 DEFAULT_MAX_SESSIONS = 8
 
@@ -44,6 +54,7 @@ class SSHFleet:
         inventory: Inventory,
         *,
         max_parallel: int = DEFAULT_MAX_PARALLEL,
+        max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
         accept_new_host_keys: bool = False,
         connect_timeout: float = 10.0,
         connect_attempts: int = 3,
@@ -60,7 +71,11 @@ class SSHFleet:
             attempts=connect_attempts,
             accept_new_host_keys=accept_new_host_keys,
         )
-        self._handshakes = threading.BoundedSemaphore(max_parallel)
+        self.max_parallel = max_parallel
+        self._handshakes = threading.BoundedSemaphore(max_handshakes)
+        self._servers: dict[str, threading.BoundedSemaphore] = {}
+        #: Connections opened so far (reconnects included), for logs and tests.
+        self.handshakes = 0
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
         self._sessions: dict[str, threading.BoundedSemaphore] = {}
@@ -86,8 +101,10 @@ class SSHFleet:
             if conn is not None:
                 log.debug("%s: connection lost, reconnecting", host.name)
                 close_connection(conn)
-            with self._handshakes:
+            with self._server_slot(host), self._handshakes:
                 conn = open_connection(host, self._options)
+            with self._lock:
+                self.handshakes += 1
             self._connections[host.name] = conn
             return conn
 
@@ -152,6 +169,15 @@ class SSHFleet:
     def _host_lock(self, name: str) -> threading.Lock:
         with self._lock:
             return self._host_locks.setdefault(name, threading.Lock())
+
+    def _server_slot(self, host: Host) -> threading.BoundedSemaphore:
+        key = server_key(host, self._options.config)
+        with self._lock:
+            slot = self._servers.get(key)
+            if slot is None:
+                slot = threading.BoundedSemaphore(self.max_parallel)
+                self._servers[key] = slot
+            return slot
 
     def _session_slot(self, name: str) -> threading.BoundedSemaphore:
         with self._lock:

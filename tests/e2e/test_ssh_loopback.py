@@ -192,6 +192,7 @@ def test_one_connection_serves_parallel_commands(sshd: Sshd) -> None:
         for thread in threads:
             thread.join()
         assert fleet.transport(host) is transport
+        assert fleet.handshakes == 1
     assert outputs == {i: str(i) for i in range(24)}
 
 
@@ -200,6 +201,7 @@ def test_closed_connection_is_reopened(sshd: Sshd) -> None:
     with fleet_for(host) as fleet:
         fleet.transport(host).close()
         assert fleet.run(host, "echo again").stdout == "again\n"
+        assert fleet.handshakes == 2
 
 
 def test_unknown_host_key_is_refused_then_accepted(sshd: Sshd, tmp_path: Path) -> None:

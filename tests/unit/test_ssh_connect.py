@@ -18,7 +18,12 @@ from daskfleet.errors import (
 )
 from daskfleet.inventory.model import Host
 from daskfleet.ssh import is_transient
-from daskfleet.ssh.connect import ConnectOptions, build_connection, describe_failure
+from daskfleet.ssh.connect import (
+    ConnectOptions,
+    build_connection,
+    describe_failure,
+    server_key,
+)
 from daskfleet.ssh.hostkeys import HostKeyPolicy
 
 KEY = paramiko.ECDSAKey.generate()
@@ -157,3 +162,19 @@ def test_known_hosts_are_loaded_into_the_client(tmp_path: Path) -> None:
     known.write_text(f"[10.0.0.1]:2222 {KEY.get_name()} {KEY.get_base64()}\n")
     conn = build_connection(host(port=2222, known_hosts=str(known)), options(tmp_path))
     assert conn.client.get_host_keys().lookup("[10.0.0.1]:2222") is not None
+
+
+def test_server_key_is_the_host_or_its_first_hop(tmp_path: Path) -> None:
+    config = options(
+        tmp_path,
+        SSH_CONFIG.format(known="x")
+        + "Host 10.0.0.2 10.0.0.3\n  ProxyJump bastion,inner\n"
+        + "Host 10.0.0.4\n  ProxyCommand nc %h %p\n",
+    ).config
+    assert server_key(host(), config) == "10.0.0.99:2200"
+    written = host(port=22, sources=MappingProxyType({"port": "host lab1"}))
+    assert server_key(written, config) == "10.0.0.99:22"
+    behind = [host(name=f"h{i}", address=f"10.0.0.{i}") for i in (2, 3)]
+    assert {server_key(h, config) for h in behind} == {"jump bastion"}
+    assert server_key(host(address="10.0.0.4"), config) == "proxycommand"
+    assert server_key(host(address="10.0.0.5"), config) == "10.0.0.5:22"
