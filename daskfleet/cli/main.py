@@ -6,6 +6,7 @@ codes: 0 success, 1 a host or the cluster failed, 2 bad input.
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
@@ -21,7 +22,20 @@ err_console = Console(stderr=True)
 
 
 class DaskfleetGroup(click.Group):
-    """A click group whose commands report DaskfleetError without traceback."""
+    """A click group whose commands report DaskfleetError without traceback.
+
+    Commands of :data:`COMMANDS` are imported on first use.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            module, attribute = COMMANDS[name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -64,42 +78,26 @@ def cli(verbose: int) -> None:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
-def _register() -> None:
-    from daskfleet.cli import (
-        adhoc,
-        clientconfig,
-        completion,
-        deploy,
-        down,
-        hosts,
-        inventory,
-        lab,
-        lock,
-        logs,
-        play,
-        status,
-        tunnel,
-        upgrade,
-    )
-
-    cli.add_command(inventory.inventory_command)
-    cli.add_command(deploy.deploy_command)
-    cli.add_command(clientconfig.client_config_command)
-    cli.add_command(upgrade.upgrade_command)
-    cli.add_command(hosts.ping_command)
-    cli.add_command(hosts.facts_command)
-    cli.add_command(lab.lab_group)
-    cli.add_command(status.status_command)
-    cli.add_command(down.down_command)
-    cli.add_command(logs.logs_command)
-    cli.add_command(adhoc.exec_command)
-    cli.add_command(tunnel.tunnel_command)
-    cli.add_command(completion.completion_command)
-    cli.add_command(play.play_command)
-    cli.add_command(lock.lock_group)
-
-
-_register()
+#: Each command's module and attribute, imported only when it runs (or when
+#: --help lists them all): ``facts`` need not import Dask, Docker or rich's
+#: tables for the other commands, which is half a second on a busy machine.
+COMMANDS = {
+    "inventory": ("daskfleet.cli.inventory", "inventory_command"),
+    "deploy": ("daskfleet.cli.deploy", "deploy_command"),
+    "client-config": ("daskfleet.cli.clientconfig", "client_config_command"),
+    "upgrade": ("daskfleet.cli.upgrade", "upgrade_command"),
+    "ping": ("daskfleet.cli.hosts", "ping_command"),
+    "facts": ("daskfleet.cli.hosts", "facts_command"),
+    "lab": ("daskfleet.cli.lab", "lab_group"),
+    "status": ("daskfleet.cli.status", "status_command"),
+    "down": ("daskfleet.cli.down", "down_command"),
+    "logs": ("daskfleet.cli.logs", "logs_command"),
+    "exec": ("daskfleet.cli.adhoc", "exec_command"),
+    "tunnel": ("daskfleet.cli.tunnel", "tunnel_command"),
+    "completion": ("daskfleet.cli.completion", "completion_command"),
+    "play": ("daskfleet.cli.play", "play_command"),
+    "lock": ("daskfleet.cli.lock", "lock_group"),
+}
 
 
 def main() -> None:
