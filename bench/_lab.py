@@ -1,6 +1,7 @@
 """The benchmark's own lab fleet, and what the benchmarks do to it.
 
-One 3-host lab named ``bench`` (its own subnet), brought up for a run and
+One 3-host lab named ``bench`` (its own subnet) by default, or any size,
+sshd-only or with a limited controller uplink, brought up for a run and
 purged after it, even when the run fails. Hosts are reset through their
 Docker sockets; deploys run through the real ``daskfleet`` command line.
 """
@@ -35,13 +36,81 @@ STAGE_LINE = re.compile(r"== (\w+)")
 
 
 @contextmanager
-def bench_lab(workdir: Path) -> Iterator[LabState]:
-    """A fresh lab for one run; down and purged whatever happens."""
-    config = LabConfig(LAB_NAME, subnet=LAB_SUBNET)
+def bench_lab(
+    workdir: Path,
+    *,
+    name: str = LAB_NAME,
+    subnet: ipaddress.IPv4Network | None = LAB_SUBNET,
+    hosts: int = HOSTS,
+    docker: bool = True,
+    uplink_rate: str | None = None,
+) -> Iterator[LabState]:
+    """A fresh lab for one run; down and purged whatever happens.
+
+    By default the 3-host lab ``bench``; ``docker=False`` gives sshd-only
+    hosts, ``uplink_rate`` (``200mbit``) limits this machine's traffic to
+    them (not between them): see :func:`transfer_mbit`.
+    """
+    config = LabConfig(name, subnet=subnet)
     try:
-        yield lab_up(config, hosts=HOSTS, inventory_path=workdir / "bench.yml")
+        yield lab_up(
+            config,
+            hosts=hosts,
+            inventory_path=workdir / f"{name}.yml",
+            docker=docker,
+            uplink_rate=uplink_rate,
+        )
     finally:
         lab_down(config, purge=True)
+
+
+_RECEIVE = """\
+import socket, sys, time
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+conn, _ = server.accept()
+total, started = 0, None
+while chunk := conn.recv(1 << 20):
+    started = started or time.monotonic()
+    total += len(chunk)
+print(total, time.monotonic() - (started or time.monotonic()), flush=True)
+"""
+_SEND = """\
+import socket, sys
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+block = bytes(1 << 20)
+for _ in range(int(sys.argv[3])):
+    conn.sendall(block)
+conn.close()
+"""
+
+
+def transfer_mbit(
+    state: LabState, sender: str | None, receiver: str, megabytes: int = 100
+) -> float:
+    """Mbit/s of one TCP stream from host ``sender`` (None: this machine)
+    to host ``receiver``, each end in its host's network namespace."""
+
+    def inside(name: str | None) -> list[str]:
+        if name is None:
+            return []
+        return ["nsenter", f"--net=/var/run/netns/{state.host(name).netns}"]
+
+    address, port = state.host(receiver).address, "5999"
+    listener = subprocess.Popen(
+        [*inside(receiver), sys.executable, "-c", _RECEIVE, address, port],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert listener.stdout is not None
+    listener.stdout.readline()
+    subprocess.run(
+        [*inside(sender), sys.executable, "-c", _SEND, address, port, str(megabytes)],
+        check=True,
+    )
+    received, seconds = listener.stdout.readline().split()
+    listener.wait()
+    return int(received) * 8 / float(seconds) / 1e6
 
 
 def host_clients(state: LabState) -> list[Any]:
