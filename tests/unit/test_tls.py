@@ -12,12 +12,14 @@ from cryptography import x509
 
 from daskfleet import tls
 from daskfleet.deploy.certs import PRUNE_SCRIPT
+from daskfleet.deploy.context import DeployOptions
 from daskfleet.deploy.run import security_warnings
-from daskfleet.errors import InventoryError
+from daskfleet.errors import InventoryError, RotationError
 from daskfleet.facts import Facts
 from daskfleet.inventory import load_inventory
 from daskfleet.inventory.model import Inventory
 from daskfleet.plan import Observed, ObservedContainer, plan_deploy
+from daskfleet.rotation import rotate_certificates
 from daskfleet.specs import ImageRef
 
 INVENTORY = """\
@@ -176,3 +178,11 @@ def test_pruning_a_host_without_tls_files_is_no_error(tmp_path: Path) -> None:
     missing = tmp_path / "nothing"
     subprocess.run(["sh", "-c", PRUNE_SCRIPT, "sh", str(missing), "x"], check=True)
     assert not missing.exists()
+
+
+def test_rotation_is_refused_before_any_connection(tmp_path: Path) -> None:
+    with pytest.raises(RotationError, match="no certificates to rotate"):
+        rotate_certificates(inventory(tmp_path, "security: none\n"))
+    for options in (DeployOptions(check=True), DeployOptions(limit="w1")):
+        with pytest.raises(RotationError, match="leave out --check and --limit"):
+            rotate_certificates(inventory(tmp_path), options)
