@@ -200,6 +200,7 @@ class LocalChannel:
         stdin = self._process().stdin
         assert stdin is not None
         stdin.write(data)
+        stdin.flush()  # a network channel sends at once, too
 
     def shutdown_write(self) -> None:
         stdin = self._process().stdin

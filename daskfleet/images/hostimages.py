@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 PROBE_COMMAND = (
     "if command -v zstd >/dev/null 2>&1; "
     'then echo "zstd yes"; else echo "zstd no"; fi; '
+    # The relay agent needs Python 3.8 or newer.
+    "if python3 -c 'import sys; sys.exit(sys.version_info < (3, 8))' "
+    '>/dev/null 2>&1; then echo "python3 yes"; else echo "python3 no"; fi; '
     "docker version --format 'docker {{.Server.Version}}' || exit 1; "
     "ids=$(docker image ls --quiet --no-trunc | sort -u); "
     'if [ -n "$ids" ]; then '
@@ -58,6 +61,8 @@ class HostImages:
     host: str
     docker_version: str = ""
     zstd: bool = False
+    #: Python 3.8 or newer is there to run the relay agent.
+    python3: bool = False
     #: Image ID to its repo tags.
     images: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     chain_ids: frozenset[str] = frozenset()
@@ -73,7 +78,7 @@ class HostImages:
 
 def parse_probe(host: str, output: str) -> HostImages:
     """Read :data:`PROBE_COMMAND`'s output. Pure."""
-    zstd = False
+    zstd = python3 = False
     version = ""
     images: dict[str, tuple[str, ...]] = {}
     chains: set[str] = set()
@@ -82,6 +87,8 @@ def parse_probe(host: str, output: str) -> HostImages:
         kind, _, rest = line.strip().partition(" ")
         if kind == "zstd":
             zstd = rest.strip() == "yes"
+        elif kind == "python3":
+            python3 = rest.strip() == "yes"
         elif kind == "docker":
             version = rest.strip()
         elif kind == "image":
@@ -98,6 +105,7 @@ def parse_probe(host: str, output: str) -> HostImages:
         host,
         version,
         zstd,
+        python3,
         MappingProxyType(images),
         frozenset(chains),
         tuple(containers),

@@ -66,6 +66,25 @@ class ShipResult:
     fell_back: bool = False
 
 
+@dataclass(frozen=True)
+class PayloadChoice:
+    """The payload one host needs: which layers go empty, compressed or not."""
+
+    plan: ShipmentPlan
+    blank: frozenset[str]
+    zstd: bool
+
+    @property
+    def key(self) -> str:
+        """Equal for hosts that need byte-identical payloads."""
+        digest = hashlib.sha256("\n".join(sorted(self.blank)).encode()).hexdigest()
+        return f"{'delta-' + digest[:16] if self.blank else 'full'}{'.zst' if self.zstd else ''}"
+
+    @property
+    def load_command(self) -> str:
+        return ZSTD_LOAD if self.zstd else LOAD
+
+
 class ImageArchive:
     """A saved image on the controller and the payloads made from it.
 
@@ -87,6 +106,22 @@ class ImageArchive:
     def plan_for(self, host: HostImages) -> ShipmentPlan:
         present = host.has_image(self.index.image_id)
         return plan_shipment(self.index.layers, host.chain_ids, image_present=present)
+
+    def choose(self, host: HostImages, compress: bool | None = None) -> PayloadChoice:
+        """What to send ``host``; ``compress`` None: zstd when it pays."""
+        plan = self.plan_for(host)
+        zstd = _use_zstd(compress, host, plan.bytes_estimate)
+        return PayloadChoice(plan, blank_paths(plan), zstd)
+
+    @property
+    def reference(self) -> str:
+        """The tag a load creates, or the image ID when there is none."""
+        return self.tag or self.index.image_id
+
+    def verify_command(self) -> str:
+        """Prints the ID of the image :attr:`reference` names on a host."""
+        quoted = shlex.quote(self.reference)
+        return f"docker image inspect --format '{{{{.Id}}}}' {quoted}"
 
     def payload(self, blank: frozenset[str], compress: bool) -> Path:
         """The archive with ``blank`` members emptied, optionally zstd'ed."""
@@ -159,8 +194,8 @@ def _load(
     compress: bool | None,
     started: float,
 ) -> ShipResult:
-    zstd = _use_zstd(compress, present, plan.bytes_estimate)
-    blank = blank_paths(plan)
+    choice = archive.choose(present, compress)
+    blank, zstd = choice.blank, choice.zstd
     output = _send(open_channel, archive.payload(blank, zstd), zstd, progress)
     if _loaded(open_channel, output, archive):
         return _result(host, archive, plan, output.bytes_sent, started, zstd)
@@ -195,9 +230,7 @@ def _loaded(
     """True when the load succeeded and the host's tag names the right image."""
     if output.exit_status != 0:
         return False
-    reference = archive.tag or archive.index.image_id
-    command = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(reference)}"
-    found = run_with_input(open_channel, command)
+    found = run_with_input(open_channel, archive.verify_command())
     return found.exit_status == 0 and found.stdout.strip() == archive.index.image_id
 
 

@@ -12,6 +12,7 @@ from daskfleet.images.hostimages import parse_probe
 
 OUTPUT = """\
 zstd yes
+python3 yes
 docker 20.10.24+dfsg1
 image sha256:aaa ["daskfleet/lab:1"] ["sha256:l1","sha256:l2"]
 image sha256:bbb [] ["sha256:l1","sha256:l3"]
@@ -21,6 +22,7 @@ image sha256:bbb [] ["sha256:l1","sha256:l3"]
 def test_parse_probe_collects_images_and_chains() -> None:
     found = parse_probe("h1", OUTPUT)
     assert found.zstd
+    assert found.python3
     assert found.docker_version == "20.10.24+dfsg1"
     assert found.has_tag("sha256:aaa", "daskfleet/lab:1")
     assert found.has_image("sha256:bbb")
@@ -31,8 +33,9 @@ def test_parse_probe_collects_images_and_chains() -> None:
 
 
 def test_parse_probe_of_an_empty_host() -> None:
-    found = parse_probe("h1", "zstd no\ndocker 24.0.7\n")
+    found = parse_probe("h1", "zstd no\npython3 no\ndocker 24.0.7\n")
     assert not found.zstd
+    assert not found.python3
     assert not found.images
     assert not found.chain_ids
 
