@@ -24,6 +24,10 @@ GPU_WORKERS: tuple[GpuWorker, ...] = ("dask-cuda", "plain")
 #: Which Dockerfile builds the cluster's image.
 ImageKind = Literal["cpu", "gpu"]
 IMAGE_KINDS: tuple[ImageKind, ...] = ("cpu", "gpu")
+#: How the image reaches hosts: hosts relaying it to each other, straight
+#: from the controller, or (``auto``) the relay for groups large enough.
+ImageDistribution = Literal["auto", "relay", "direct"]
+IMAGE_DISTRIBUTIONS: tuple[ImageDistribution, ...] = ("auto", "relay", "direct")
 
 DEFAULT_SCHEDULER_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8787
@@ -106,6 +110,7 @@ class ImageSettings:
     builder: str | None = None
     #: None: ``gpu`` when some host asks for GPUs, else ``cpu``.
     kind: ImageKind | None = None
+    distribution: ImageDistribution = "auto"
 
 
 @dataclass(frozen=True)

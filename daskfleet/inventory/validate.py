@@ -23,9 +23,11 @@ from daskfleet.errors import InventoryError, Location
 from daskfleet.inventory.model import (
     DEFAULT_NOTEBOOK_PORT,
     GPU_WORKERS,
+    IMAGE_DISTRIBUTIONS,
     IMAGE_KINDS,
     ROLES,
     SECURITY_MODES,
+    ImageDistribution,
     ImageKind,
     ImageSettings,
     NotebookSettings,
@@ -406,9 +408,9 @@ def parse_resources(node: Node, key_path: str, ctx: Context) -> dict[str, float]
 
 def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
     entries = expect_mapping(
-        node, key_path, "a mapping with packages, base, builder, kind"
+        node, key_path, "a mapping with packages, base, builder, kind, distribution"
     )
-    check_keys(node, key_path, ("packages", "base", "builder", "kind"))
+    check_keys(node, key_path, ("packages", "base", "builder", "kind", "distribution"))
     packages: list[str] = []
     if "packages" in entries:
         path = f"{key_path}.packages"
@@ -428,7 +430,18 @@ def parse_image(node: Node, key_path: str, ctx: Context) -> ImageSettings:
     kind = None
     if "kind" in entries:
         kind = _choice(entries["kind"], f"{key_path}.kind", IMAGE_KINDS)
-    return ImageSettings(tuple(packages), base, builder, cast(ImageKind | None, kind))
+    distribution = "auto"
+    if "distribution" in entries:
+        distribution = _choice(
+            entries["distribution"], f"{key_path}.distribution", IMAGE_DISTRIBUTIONS
+        )
+    return ImageSettings(
+        tuple(packages),
+        base,
+        builder,
+        cast(ImageKind | None, kind),
+        cast(ImageDistribution, distribution),
+    )
 
 
 def parse_upgrade(node: Node, key_path: str, ctx: Context) -> UpgradeSettings:

@@ -262,6 +262,13 @@ CASES = [
         "did you mean 'packages'?",
     ),
     Case(
+        "image-distribution-bad.yml",
+        3,
+        17,
+        "image.distribution",
+        ("expected one of: auto, relay, direct", 'found the string "p2p"'),
+    ),
+    Case(
         "ansible-bad-prefix.yml",
         5,
         14,

@@ -23,7 +23,9 @@ def test_cluster_settings(full: Inventory) -> None:
     assert full.path == str(FIXTURES / "native-full.yml")
     assert (full.scheduler_port, full.dashboard_port, full.timeout) == (9786, 9787, 300)
     assert full.image == ImageSettings(
-        packages=("xgboost", "pyarrow>=15"), base="python:3.11-slim"
+        packages=("xgboost", "pyarrow>=15"),
+        base="python:3.11-slim",
+        distribution="direct",
     )
 
 
