@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from daskfleet.budget import HostFacts, format_number
+from daskfleet.images.distribution import Distribution
 from daskfleet.inventory.model import Inventory
 from daskfleet.notebook import (
     NOTEBOOK_ROLE,
@@ -138,8 +139,10 @@ class Plan:
     actions: Mapping[str, tuple[Action, ...]]
     #: Hosts with a container to run whose Docker lacks the image.
     needs_image: tuple[str, ...] = ()
-    #: Bytes to send each host; filled in by the image layer.
+    #: Bytes each host needs; filled in by the image layer.
     transfer_bytes: Mapping[str, int] = field(default_factory=dict)
+    #: Who sends the image to whom; filled in by the image layer.
+    distribution: Distribution | None = None
     #: Inventory hosts without facts (unreachable): nothing is planned there.
     unplanned: tuple[str, ...] = ()
 
@@ -173,6 +176,9 @@ class Plan:
             "changes": self.changes,
             "needs_image": list(self.needs_image),
             "transfer_bytes": dict(self.transfer_bytes),
+            "distribution": (
+                self.distribution.to_dict() if self.distribution else None
+            ),
             "unplanned": list(self.unplanned),
             "hosts": {
                 host: [a.to_dict() for a in acts] for host, acts in self.actions.items()

@@ -193,6 +193,10 @@ def print_recap(recap: Recap) -> None:
     """The plan (check mode) or the per-host recap, then problems and URLs."""
     if recap.check and recap.plan is not None:
         console.print(plan_table(recap.plan))
+    if recap.plan is not None and recap.plan.distribution is not None:
+        console.print("image distribution")
+        for line in recap.plan.distribution.lines():
+            console.print(f"  {line}", highlight=False)
     console.print(recap_table(recap))
     print_recap_errors(recap)
     if recap.check:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 from daskfleet import notebook
@@ -24,6 +25,7 @@ from daskfleet.health import ExpectedWorker, check_health
 from daskfleet.images import (
     BuildRequest,
     BuiltImage,
+    ChannelOpener,
     HostImages,
     ImageArchive,
     build_image,
@@ -33,6 +35,9 @@ from daskfleet.images import (
     save_image,
     ship_image,
 )
+from daskfleet.images.delivery import distribution_for, relay_chains
+from daskfleet.images.distribution import Chain
+from daskfleet.images.relay import RelayOutcome
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.plan import Action, Observed, ObservedContainer, plan_deploy
 from daskfleet.retire import retire_hosts
@@ -119,7 +124,16 @@ def plan(ctx: DeployContext) -> None:
             h: ctx.archive.plan_for(ctx.host_images[h]).bytes_estimate
             for h in planned.needs_image
         }
-        planned = dataclasses.replace(planned, transfer_bytes=sizes)
+        distribution = distribution_for(
+            ctx.archive,
+            ctx.host_images,
+            {h: ctx.inventory.hosts[h].address for h in planned.needs_image},
+            planned.needs_image,
+            ctx.inventory.image.distribution,
+        )
+        planned = dataclasses.replace(
+            planned, transfer_bytes=sizes, distribution=distribution
+        )
     ctx.plan = ctx.recap.plan = planned
 
 
@@ -145,14 +159,76 @@ def image_ref(image: BuiltImage) -> ImageRef:
 
 
 def ship(ctx: DeployContext) -> None:
-    """Write env files; send each host that lacks the image only what it lacks."""
+    """Write env files; send each host that lacks the image only what it lacks.
+
+    Relay chains run beside the direct pushes; a host whose relay failed
+    then gets the image directly, and the recap says so.
+    """
     assert ctx.plan is not None
     stage_env_files(ctx)
     install_certificates(ctx)
     notebook.ship_notebook(ctx)
-    if not ctx.plan.needs_image:
+    distribution = ctx.plan.distribution
+    if not ctx.plan.needs_image or distribution is None:
         return
     ctx.events.stage("ship")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        relayed = pool.submit(_relay, ctx, distribution.chains)
+        _push(ctx, distribution.direct)
+        outcomes = relayed.result()
+    _push(ctx, [h for h, outcome in outcomes.items() if not outcome.ok])
+
+
+def _relay(ctx: DeployContext, chains: Sequence[Chain]) -> dict[str, RelayOutcome]:
+    """Run the relay chains on hosts still healthy; record what went wrong."""
+    hosts = [h for chain in chains for h in chain.hosts]
+    live = {h.name for h in ctx.healthy_hosts(hosts)}
+    chains = [
+        dataclasses.replace(c, hosts=tuple(h for h in c.hosts if h in live))
+        for c in chains
+    ]
+    for chain in chains:
+        for host in chain.hosts:
+            ctx.events.ship_start(host, chain.bytes)
+    assert ctx.archive is not None
+    outcomes = relay_chains(
+        ctx.archive,
+        [c for c in chains if c.hosts],
+        ctx.host_images,
+        {h: _opener(ctx, h) for h in live},
+        {h: ctx.inventory.hosts[h].address for h in live},
+        progress=ctx.events.ship_advance,
+    )
+    for name, outcome in outcomes.items():
+        ctx.events.ship_end(name)
+        _record_relay(ctx, outcome)
+    return outcomes
+
+
+def _opener(ctx: DeployContext, host: str) -> ChannelOpener:
+    """Channels on the host's connection, opened (and failing) only when used."""
+    return lambda: ctx.fleet.transport(ctx.inventory.hosts[host]).open_session()
+
+
+def _record_relay(ctx: DeployContext, outcome: RelayOutcome) -> None:
+    recap = ctx.recap.hosts[outcome.host]
+    recap.seconds += outcome.seconds
+    recap.bytes_sent += outcome.controller_bytes
+    if outcome.ok:
+        recap.actions.append(f"image relayed from {outcome.source}")
+    if outcome.forward_error:
+        ctx.recap.warnings.append(
+            f"{outcome.host}: passing the image on failed: {outcome.forward_error}"
+        )
+    if outcome.error:
+        ctx.recap.warnings.append(
+            f"{outcome.host}: image relay failed ({outcome.error});"
+            " sending it the image directly"
+        )
+
+
+def _push(ctx: DeployContext, hosts: Iterable[str]) -> None:
+    """The direct push: the controller sends each host what it lacks."""
     archive = ctx.archive
     assert archive is not None
 
@@ -170,9 +246,7 @@ def ship(ctx: DeployContext) -> None:
             ctx.events.ship_end(host.name)
         return result.bytes_sent
 
-    for name, sent in ctx.on_hosts(
-        ctx.healthy_hosts(ctx.plan.needs_image), send
-    ).items():
+    for name, sent in ctx.on_hosts(ctx.healthy_hosts(hosts), send).items():
         ctx.recap.hosts[name].bytes_sent += sent
 
 

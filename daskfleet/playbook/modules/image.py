@@ -28,6 +28,9 @@ class ImageModule(ClusterModule):
                 "built": ctx.image.built,
                 "needs_image": sorted(needs),
                 "transfer_bytes": dict(ctx.plan.transfer_bytes),
+                "distribution": (
+                    ctx.plan.distribution.to_dict() if ctx.plan.distribution else None
+                ),
             },
             changed_hosts=needs if call.check else None,
         )
