@@ -36,7 +36,7 @@ from daskfleet.images import (
     ship_image,
 )
 from daskfleet.images.delivery import distribution_for, relay_chains
-from daskfleet.images.distribution import Chain
+from daskfleet.images.distribution import Chain, Distribution
 from daskfleet.images.relay import RelayOutcome
 from daskfleet.inventory.model import Host, Inventory
 from daskfleet.plan import Action, Observed, ObservedContainer, plan_deploy
@@ -161,8 +161,10 @@ def image_ref(image: BuiltImage) -> ImageRef:
 def ship(ctx: DeployContext) -> None:
     """Write env files; send each host that lacks the image only what it lacks.
 
-    Relay chains run beside the direct pushes; a host whose relay failed
-    then gets the image directly, and the recap says so.
+    Relay chains run beside the direct pushes. Hosts whose relay failed get
+    one more round (a chain again where enough of a chain failed, as when
+    a relay host dies and takes the rest of its chain with it), then the
+    direct push; the recap lists every relay failure as a warning.
     """
     assert ctx.plan is not None
     stage_env_files(ctx)
@@ -172,11 +174,19 @@ def ship(ctx: DeployContext) -> None:
     if not ctx.plan.needs_image or distribution is None:
         return
     ctx.events.stage("ship")
+    failed = _deliver(ctx, distribution)
+    if failed:
+        failed = _deliver(ctx, distribution.retry(failed))
+    _push(ctx, failed)
+
+
+def _deliver(ctx: DeployContext, distribution: Distribution) -> list[str]:
+    """Chains and direct pushes at once; the chain hosts that got nothing."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         relayed = pool.submit(_relay, ctx, distribution.chains)
         _push(ctx, distribution.direct)
         outcomes = relayed.result()
-    _push(ctx, [h for h, outcome in outcomes.items() if not outcome.ok])
+    return [h for h, outcome in outcomes.items() if not outcome.ok]
 
 
 def _relay(ctx: DeployContext, chains: Sequence[Chain]) -> dict[str, RelayOutcome]:
@@ -222,8 +232,7 @@ def _record_relay(ctx: DeployContext, outcome: RelayOutcome) -> None:
         )
     if outcome.error:
         ctx.recap.warnings.append(
-            f"{outcome.host}: image relay failed ({outcome.error});"
-            " sending it the image directly"
+            f"{outcome.host}: image relay failed: {outcome.error}"
         )
 
 

@@ -10,8 +10,9 @@ any host of a chain whose relay fails.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,19 @@ class Distribution:
     direct: Mapping[str, int] = field(default_factory=dict)
     #: Why a host that might have relayed is pushed directly.
     notes: tuple[str, ...] = ()
+
+    def retry(self, failed: Collection[str]) -> Distribution:
+        """Routes for the chain hosts in ``failed``: a chain again where
+        enough of one chain's hosts are left, else the direct push."""
+        chains: list[Chain] = []
+        direct: dict[str, int] = {}
+        for chain in self.chains:
+            left = tuple(h for h in chain.hosts if h in failed)
+            if len(left) >= _smallest_chain(self.mode):
+                chains.append(dataclasses.replace(chain, hosts=left))
+            else:
+                direct.update(dict.fromkeys(left, chain.bytes))
+        return Distribution(self.mode, tuple(chains), direct)
 
     @property
     def controller_bytes(self) -> int:

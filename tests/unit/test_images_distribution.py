@@ -72,3 +72,13 @@ def test_loopback_addresses_cannot_relay() -> None:
     assert "loopback" in relay_address_problem("::1")
     assert relay_address_problem("10.213.7.11") == ""
     assert relay_address_problem("node7.example") == ""
+
+
+def test_a_retry_chains_what_is_left_of_a_chain_when_enough_is() -> None:
+    plan = plan_distribution(
+        needs("a1", "a2", "a3", "a4", "a5") + needs("b1", "b2", "b3", key="d", size=7)
+    )
+    again = plan.retry({"a2", "a3", "a4", "a5", "b3"})
+    assert again.chains == (Chain(("a2", "a3", "a4", "a5"), "full.zst", 100),)
+    assert again.direct == {"b3": 7}
+    assert plan.retry(set()).chains == ()
