@@ -79,6 +79,15 @@ def recap_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return recap
 
 
+@pytest.fixture(scope="module", autouse=True)
+def secret_in_environment() -> Iterator[None]:
+    """The secret in this process's environment too, as in a user's shell:
+    the tests' own clients load the inventory, which reads it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_ENV, SECRET)
+        yield
+
+
 @pytest.fixture(scope="module")
 def inventory(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Three workers, the first listed (upgraded first) a worker-only host."""
