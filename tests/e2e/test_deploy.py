@@ -86,12 +86,16 @@ def test_cold_deploy_is_healthy(inventory: Path, lab: Any) -> None:
     code, recap = deploy_json(inventory)
     assert code == 0, (recap["errors"], recap["hosts"])
     assert recap["ok"] is True
-    scheduler, *workers = lab.host_names
-    assert recap["hosts"][scheduler]["status"] == "changed"
-    for name in workers:
+    assert {h["status"] for h in recap["hosts"].values()} == {"changed"}
+    # Three cold hosts: one relay chain; the controller sends the image once.
+    chains = recap["plan"]["distribution"]["chains"]
+    assert [c["hosts"] for c in chains] == [lab.host_names]
+    head, *others = lab.host_names
+    assert recap["hosts"][head]["bytes_sent"] > 10_000_000, "the whole image"
+    for upstream, name in zip(lab.host_names, others, strict=False):
         host = recap["hosts"][name]
-        assert host["status"] == "changed"
-        assert host["bytes_sent"] > 10_000_000, "a cold host gets the whole image"
+        assert host["bytes_sent"] == 0
+        assert f"image relayed from {upstream}" in host["actions"]
     assert recap["health"]["ok"] is True
 
 

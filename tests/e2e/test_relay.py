@@ -115,6 +115,21 @@ def revive(lab: Any, name: str) -> None:
     lab.start_sshd(name)
 
 
+def test_check_mode_shows_who_sends_the_image_to_whom(
+    lab: Any, inventory: Path
+) -> None:
+    first, middle, last = lab.host_names
+    result = subprocess.run(
+        [sys.executable, "-m", "daskfleet", "deploy", str(inventory), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"controller -> {first} -> {middle} -> {last}  (relay:" in result.stdout
+
+
 def test_a_relay_host_killed_mid_stream_costs_only_itself(
     lab: Any, inventory: Path, connect: Callable[..., Client]
 ) -> None:
