@@ -35,7 +35,7 @@ from distributed.security import Security
 
 from daskfleet.envfiles import cluster_dir
 from daskfleet.inventory.model import Inventory, Volume
-from daskfleet.paths import state_dir
+from daskfleet.paths import config_dir, state_dir
 from daskfleet.specs import LABEL_SPEC, ContainerSpec
 
 logger = logging.getLogger(__name__)
@@ -108,10 +108,25 @@ def ensure_client_pair(cluster: str) -> KeyPair:
 
 
 def client_files(cluster: str) -> tuple[Path, Path, Path]:
-    """Paths of the CA, the client certificate and its key, on the controller."""
-    ensure_client_pair(cluster)
-    folder = tls_dir(cluster)
-    return folder / "ca.pem", folder / "client.pem", folder / "client-key.pem"
+    """The CA, the client certificate and its key, in the user's config dir.
+
+    ``<config dir>/clusters/<cluster>/``: a copy of the controller's current
+    bundle, refreshed on every call, so it follows a rotation.
+    """
+    pair = ensure_client_pair(cluster)
+    folder = config_dir() / "clusters" / cluster
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files = folder / "ca.pem", folder / "client.pem", folder / "client-key.pem"
+    ca, cert, key = files
+    _refresh(ca, ensure_ca(cluster).cert)
+    _refresh(cert, pair.cert)
+    _refresh(key, pair.key)
+    return files
+
+
+def _refresh(path: Path, data: bytes) -> None:
+    if not path.exists() or path.read_bytes() != data:
+        _write_private(path, data)
 
 
 def begin_rotation(cluster: str) -> Path:

@@ -61,14 +61,17 @@ class Lab:
 
 @pytest.fixture(scope="session", autouse=True)
 def deploy_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep the controller's deploy history of test clusters out of ~/.local."""
-    saved = os.environ.get("DASKFLEET_STATE_DIR")
-    os.environ["DASKFLEET_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    """Keep test clusters' history, certificates and bundles out of ~."""
+    names = ("DASKFLEET_STATE_DIR", "DASKFLEET_CONFIG_DIR")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
     yield
-    if saved is None:
-        del os.environ["DASKFLEET_STATE_DIR"]
-    else:
-        os.environ["DASKFLEET_STATE_DIR"] = saved
+    for name, value in saved.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,11 @@ def test_rewriting_touches_only_the_lab_name_and_inventory(tmp_path: Path) -> No
 def test_getting_started_commands_work(tmp_path: Path) -> None:
     inventory = tmp_path / "lab.yml"
     script = for_test_lab(page_commands(PAGE.read_text()), inventory)
-    env = {**os.environ, "DASKFLEET_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        **os.environ,
+        "DASKFLEET_STATE_DIR": str(tmp_path / "state"),
+        "DASKFLEET_CONFIG_DIR": str(tmp_path / "config"),
+    }
     try:
         done = subprocess.run(
             ["bash", "-c", f"set -euo pipefail\n{script}"],

@@ -99,7 +99,8 @@ def test_tls_without_a_client_certificate_is_refused(inventory: Path) -> None:
 def test_certificate_of_another_ca_is_refused(
     inventory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DASKFLEET_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DASKFLEET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DASKFLEET_CONFIG_DIR", str(tmp_path / "config"))
     ca, cert, key = tls.client_files("stranger")
     stranger = Security(
         tls_ca_file=str(ca),

@@ -34,6 +34,7 @@ IMAGE = ImageRef("sha256:cluster", "daskfleet/sec:1", "amd64")
 @pytest.fixture(autouse=True)
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DASKFLEET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DASKFLEET_CONFIG_DIR", str(tmp_path / "config"))
     return tmp_path / "state"
 
 
@@ -186,3 +187,20 @@ def test_rotation_is_refused_before_any_connection(tmp_path: Path) -> None:
     for options in (DeployOptions(check=True), DeployOptions(limit="w1")):
         with pytest.raises(RotationError, match="leave out --check and --limit"):
             rotate_certificates(inventory(tmp_path), options)
+
+
+def test_the_client_bundle_is_in_the_users_config_dir_readable_by_them_only(
+    tmp_path: Path,
+) -> None:
+    ca, cert, key = tls.client_files("sec")
+    folder = tmp_path / "config" / "clusters" / "sec"
+    assert (ca, cert, key) == (
+        folder / "ca.pem",
+        folder / "client.pem",
+        folder / "client-key.pem",
+    )
+    assert ca.read_bytes() == tls.ensure_ca("sec").cert
+    assert cert.read_bytes() == tls.ensure_client_pair("sec").cert
+    for path in (ca, cert, key):
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert folder.stat().st_mode & 0o077 == 0
