@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,12 @@ def client_files(cluster: str) -> tuple[Path, Path, Path]:
 
 
 def _refresh(path: Path, data: bytes) -> None:
-    if not path.exists() or path.read_bytes() != data:
-        _write_private(path, data)
+    """Write ``data`` (mode 0600) unless it is there; readers never see half."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    _write_private(partial, data)
+    partial.replace(path)
 
 
 def begin_rotation(cluster: str) -> Path:
