@@ -68,7 +68,7 @@ class Distribution:
         direct: dict[str, int] = {}
         for chain in self.chains:
             left = tuple(h for h in chain.hosts if h in failed)
-            if len(left) >= _smallest_chain(self.mode):
+            if len(left) >= smallest_chain(self.mode):
                 chains.append(dataclasses.replace(chain, hosts=left))
             else:
                 direct.update(dict.fromkeys(left, chain.bytes))
@@ -121,7 +121,7 @@ def plan_distribution(needs: Sequence[HostNeed], mode: Mode = "auto") -> Distrib
                 for n in group
                 if not n.can_relay
             ]
-        if mode == "direct" or len(able) < _smallest_chain(mode):
+        if mode == "direct" or len(able) < smallest_chain(mode):
             direct.update((n.host, n.bytes) for n in group)
             continue
         chains.append(Chain(tuple(n.host for n in able), key, able[0].bytes))
@@ -129,7 +129,8 @@ def plan_distribution(needs: Sequence[HostNeed], mode: Mode = "auto") -> Distrib
     return Distribution(mode, tuple(chains), direct, tuple(notes))
 
 
-def _smallest_chain(mode: Mode) -> int:
+def smallest_chain(mode: Mode) -> int:
+    """The fewest hosts that make a chain in ``mode``."""
     return 2 if mode == "relay" else RELAY_MIN_HOSTS
 
 

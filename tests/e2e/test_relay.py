@@ -1,7 +1,9 @@
 """The image relay on the lab: a host killed mid-stream costs only itself.
 
 The cluster's image is built on a base of its own (the lab's base and a
-random layer), so no host has it and all three form one relay chain. The
+random layer), so no host has it. The last host is given the lab's base
+first, so the hosts lack different layers, as on a real fleet; all three
+still form one relay chain, with the layers any of them lacks. The
 controller's link to the hosts is slowed with ``tc`` so the stream lasts
 long enough to kill the middle host of the chain while it relays: every
 process of its network namespace, sshd and dockerd included, as when a
@@ -27,6 +29,7 @@ import yaml
 from distributed import Client
 
 from daskfleet.inventory import load_inventory
+from daskfleet.lab import BASE_IMAGE as LAB_BASE
 from daskfleet.lab import dockerd
 from daskfleet.lab.uplink import apply_uplink_rate
 from daskfleet.playbook import PlayOptions
@@ -43,11 +46,11 @@ UPLINK_RATE = "60mbit"
 def inventory(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     builder = docker.DockerClient(base_url=f"unix://{lab.build_socket}")
     dockerfile = (
-        "FROM daskfleet/base:bookworm\n"
-        "RUN head -c 16M /dev/urandom > /opt/relay-e2e-blob\n"
+        f"FROM {LAB_BASE}\nRUN head -c 16M /dev/urandom > /opt/relay-e2e-blob\n"
     )
     builder.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BASE, rm=True)
     builder.close()
+    give_lab_base(lab, lab.host_names[-1])
     data = yaml.safe_load(Path(lab.inventory_path).read_text())
     data["cluster"] = "relay"
     data["image"]["base"] = BASE
@@ -72,6 +75,24 @@ def inventory(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         timeout=300,
     )
     assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
+
+
+def give_lab_base(lab: Any, name: str) -> None:
+    """``docker save`` of the lab's base on the build daemon, loaded on ``name``."""
+    save = subprocess.Popen(
+        ["docker", "-H", f"unix://{lab.build_socket}", "save", LAB_BASE],
+        stdout=subprocess.PIPE,
+    )
+    subprocess.run(
+        ["docker", "-H", f"unix://{lab.host_socket(name)}", "load", "--quiet"],
+        stdin=save.stdout,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert save.stdout is not None
+    save.stdout.close()
+    assert save.wait(timeout=60) == 0
 
 
 class KillOnRelay:

@@ -20,6 +20,7 @@ from daskfleet.images.archive import (
     read_index,
     write_delta,
 )
+from daskfleet.images.delivery import distribution_for, shared_choice
 from daskfleet.images.hostimages import HostImages
 from daskfleet.images.ship import ImageArchive
 
@@ -227,3 +228,43 @@ def test_compressed_payload_decompresses_to_the_delta(archive: ImageArchive) -> 
 def test_host_with_the_image_plans_nothing(archive: ImageArchive) -> None:
     host = HostImages("h1", "20.10", images={archive.index.image_id: ()})
     assert archive.plan_for(host).mode == "none"
+
+
+def test_hosts_holding_different_layers_share_one_relay_payload(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "image.tar"
+    make_archive(path)
+    archive = ImageArchive(path)
+    chains = archive.index.chain_ids
+    present = {
+        "bare": HostImages("bare", python3=True),
+        "lower": HostImages("lower", python3=True, chain_ids=frozenset(chains[:1])),
+        "most": HostImages("most", python3=True, chain_ids=frozenset(chains[:2])),
+    }
+    addresses = dict.fromkeys(present, "10.0.0.1")
+    plan = distribution_for(archive, present, addresses, list(present))
+    # One chain, one payload: all layers, as the bare host needs them all.
+    assert [c.hosts for c in plan.chains] == [("bare", "lower", "most")]
+    assert plan.direct == {}
+    assert plan.controller_bytes == archive.choose(present["bare"]).plan.bytes_estimate
+    direct = distribution_for(archive, present, addresses, list(present), "direct")
+    assert len({archive.choose(h).key for h in present.values()}) == 3
+    assert direct.controller_bytes > plan.controller_bytes
+
+
+def test_the_shared_payload_blanks_only_layers_every_host_holds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "image.tar"
+    make_archive(path)
+    archive = ImageArchive(path)
+    chains = archive.index.chain_ids
+    hosts = [
+        HostImages("a", chain_ids=frozenset(chains[:1])),
+        HostImages("b", chain_ids=frozenset(chains[:2])),
+    ]
+    choice = shared_choice(archive, hosts)
+    assert [layer.size for layer in choice.plan.send] == [700, 50]
+    assert choice.blank == {archive.index.layers[0].path}
+    assert not choice.zstd
