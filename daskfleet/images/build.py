@@ -328,19 +328,22 @@ def _run_build(
             pull=False,
             decode=True,
         )
-        for event in stream:
-            _follow(event, tail, tag)
+        # Read to the end even after an error: a stream left unread keeps
+        # its connection to the daemon open.
+        errors = [error for event in stream if (error := _follow(event, tail, tag))]
     except (docker.errors.DockerException, requests.RequestException) as exc:
         _fail(tag, str(exc), tail)
+    if errors:
+        _fail(tag, errors[0], tail)
 
 
-def _follow(event: dict[str, Any], tail: collections.deque[str], tag: str) -> None:
+def _follow(event: dict[str, Any], tail: collections.deque[str], tag: str) -> str:
+    """Log one build event; its error message, or an empty string."""
     for line in str(event.get("stream", "")).splitlines():
         if line.strip():
             tail.append(line)
             logger.debug("build %s: %s", tag, line)
-    if "error" in event:
-        _fail(tag, str(event["error"]).strip(), tail)
+    return str(event.get("error", "")).strip()
 
 
 def _fail(tag: str, error: str, tail: collections.deque[str]) -> None:
