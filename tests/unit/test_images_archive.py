@@ -231,11 +231,8 @@ def test_host_with_the_image_plans_nothing(archive: ImageArchive) -> None:
 
 
 def test_hosts_holding_different_layers_share_one_relay_payload(
-    tmp_path: Path,
+    archive: ImageArchive,
 ) -> None:
-    path = tmp_path / "image.tar"
-    make_archive(path)
-    archive = ImageArchive(path)
     chains = archive.index.chain_ids
     present = {
         "bare": HostImages("bare", python3=True),
@@ -254,11 +251,8 @@ def test_hosts_holding_different_layers_share_one_relay_payload(
 
 
 def test_the_shared_payload_blanks_only_layers_every_host_holds(
-    tmp_path: Path,
+    archive: ImageArchive,
 ) -> None:
-    path = tmp_path / "image.tar"
-    make_archive(path)
-    archive = ImageArchive(path)
     chains = archive.index.chain_ids
     hosts = [
         HostImages("a", chain_ids=frozenset(chains[:1])),

@@ -45,19 +45,10 @@ def inventory(tmp_path: Path, extra: str = "") -> Inventory:
 
 
 def facts() -> dict[str, Facts]:
+    disk = (2**40,)
+    docker = ("20.10", "overlay2", "/var/lib/docker")
     return {
-        name: Facts(
-            host=name,
-            cpus=4,
-            memory=8 * 2**30,
-            arch="x86_64",
-            kernel="6.1",
-            docker_version="20.10",
-            storage_driver="overlay2",
-            docker_root="/var/lib/docker",
-            disk_free=2**40,
-        )
-        for name in ("s1", "w1")
+        n: Facts(n, 4, 8 * 2**30, "x86_64", "6.1", *docker, *disk) for n in ("s1", "w1")
     }
 
 
